@@ -1,0 +1,152 @@
+// Package store is Orchard's persistence: one Store interface, row types and
+// sentinel errors. Two dialects implement it (store/sqlite, store/postgres)
+// and both run the same conformance suite (store/storetest).
+//
+// Every method that reads or writes tenant data takes the application id and
+// scopes its query by it, so one application can never see another's rows.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Dialects wrap driver errors into these so that callers
+// never see driver-specific types.
+var (
+	// ErrNotFound: no row matched (including rows of another application).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a unique constraint was violated (duplicate connector,
+	// duplicate grant email, duplicate redirect URI).
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is everything Orchard persists. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Migrate applies the embedded migrations that have not run yet.
+	Migrate(ctx context.Context) error
+	// Ping reports whether the database answers (used by /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Applications.
+	CreateApplication(ctx context.Context, app *Application) error
+	GetApplication(ctx context.Context, id string) (*Application, error)
+	UpdateApplication(ctx context.Context, app *Application) error
+	CountApplications(ctx context.Context) (int, error)
+
+	// API keys. Only the SHA-256 hash of a key is stored; lookups go by the
+	// key's public prefix and the caller compares hashes in constant time.
+	CreateAPIKey(ctx context.Context, key *APIKey) error
+	// APIKeysByPrefix returns the non-revoked keys with that prefix.
+	APIKeysByPrefix(ctx context.Context, prefix string) ([]APIKey, error)
+	ListAPIKeys(ctx context.Context, appID string) ([]APIKey, error)
+	RevokeAPIKey(ctx context.Context, appID, id string, at time.Time) error
+
+	// Redirect URIs (callback URIs of hosted authentication).
+	CreateRedirectURI(ctx context.Context, r *RedirectURI) error
+	GetRedirectURI(ctx context.Context, appID, id string) (*RedirectURI, error)
+	ListRedirectURIs(ctx context.Context, appID string) ([]RedirectURI, error)
+	UpdateRedirectURI(ctx context.Context, r *RedirectURI) error
+	DeleteRedirectURI(ctx context.Context, appID, id string) error
+
+	// Connectors: at most one per (application, provider).
+	CreateConnector(ctx context.Context, c *Connector) error
+	GetConnector(ctx context.Context, appID, provider string) (*Connector, error)
+	// ListConnectors returns the page and the total count.
+	ListConnectors(ctx context.Context, appID string, limit, offset int) ([]Connector, int, error)
+	UpdateConnector(ctx context.Context, c *Connector) error
+	DeleteConnector(ctx context.Context, appID, provider string) error
+
+	// Grants: at most one per (application, lower-cased email).
+	CreateGrant(ctx context.Context, g *Grant) error
+	GetGrant(ctx context.Context, appID, id string) (*Grant, error)
+	GetGrantByEmail(ctx context.Context, appID, email string) (*Grant, error)
+	ListGrants(ctx context.Context, appID string, f GrantFilter) ([]Grant, error)
+	// UpdateGrant replaces every mutable column of the grant with g's.
+	UpdateGrant(ctx context.Context, g *Grant) error
+	DeleteGrant(ctx context.Context, appID, id string) error
+}
+
+// Application is a tenant: it owns API keys, connectors, grants.
+type Application struct {
+	ID   string
+	Name string
+	// Settings is the application's free-form JSON (branding,
+	// hosted_authentication, ...), stored and returned verbatim.
+	Settings  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// APIKey authenticates an application. The secret itself is never stored.
+type APIKey struct {
+	ID            string
+	ApplicationID string
+	Name          string
+	Prefix        string // public, indexed: the first characters of the key
+	Hash          []byte // SHA-256 of the whole key
+	CreatedAt     time.Time
+	RevokedAt     *time.Time
+}
+
+// RedirectURI is a registered callback URL of an application.
+type RedirectURI struct {
+	ID            string
+	ApplicationID string
+	URL           string
+	Platform      string
+	Settings      []byte // JSON object, verbatim
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Connector enables a provider for an application.
+type Connector struct {
+	ApplicationID string
+	Provider      string
+	Name          string
+	Settings      []byte // JSON object, verbatim (never secrets for icloud/imap)
+	Scope         []string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Grant is one end user's connected account.
+type Grant struct {
+	ID            string
+	ApplicationID string
+	Provider      string
+	Email         string // stored as given; uniqueness is on its lower-case form
+	Name          string
+	Status        string // "valid" | "invalid"
+	Scope         []string
+	// Settings is the non-secret part of the provider settings (hosts,
+	// ports, usernames) as a JSON object.
+	Settings []byte
+	// Credentials is the sealed (encrypted) secret part; the store never
+	// sees plaintext passwords.
+	Credentials []byte
+	State       string
+	IP          string
+	UserAgent   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// GrantFilter selects and orders grants for ListGrants. Zero values mean
+// "no filter"; Limit 0 means no limit.
+type GrantFilter struct {
+	Provider string
+	Email    string // case-insensitive exact match
+	Status   string
+	IP       string
+	Since    time.Time // created_at >= Since
+	Before   time.Time // created_at < Before
+	SortBy   string    // "created_at" (default) | "updated_at"
+	Desc     bool      // default false... callers set true for newest first
+	Limit    int
+	Offset   int
+}
