@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/orchard-mail/orchard/internal/config"
+	"github.com/orchard-mail/orchard/internal/httpapi"
+	"github.com/orchard-mail/orchard/internal/imapx"
+	"github.com/orchard-mail/orchard/internal/provider/icloud"
+	"github.com/orchard-mail/orchard/internal/provider/imap"
+	"github.com/orchard-mail/orchard/internal/secret"
+	"github.com/orchard-mail/orchard/internal/service"
+	"github.com/orchard-mail/orchard/internal/smtpx"
+	"github.com/orchard-mail/orchard/internal/store"
+	"github.com/orchard-mail/orchard/internal/store/postgres"
+	"github.com/orchard-mail/orchard/internal/store/sqlite"
+)
+
+// shutdownGrace is how long in-flight requests get after SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	key := cfg.SecretKey
+	if key == nil {
+		if key, err = secret.LoadOrCreateKey(cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	box, err := secret.New(key)
+	if err != nil {
+		return err
+	}
+
+	tlsConfig := &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+	imapDialer := &imapx.Dialer{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout}
+	smtpDialer := &smtpx.Dialer{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout}
+	svc := service.New(service.Deps{
+		Store: st, Box: box, Logger: log, ProviderTimeout: cfg.ProviderTimeout,
+		ICloudIMAPAddr: cfg.ICloudIMAPAddr, ICloudSMTPAddr: cfg.ICloudSMTPAddr,
+		ICloud: &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},
+		IMAP:   &imap.Verifier{IMAP: imapDialer, SMTP: smtpDialer},
+	})
+
+	if err := bootstrap(ctx, svc, stdout); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("orchard serving", "version", version, "listen", ln.Addr().String(), "public_url", cfg.PublicURL,
+		"database", dialectOf(cfg))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new requests, waiting for in-flight ones", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("in-flight requests cut off at the end of the grace period", "error", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// bootstrap creates the "default" application on an empty database and
+// prints its credentials once: the only time the key is ever visible.
+func bootstrap(ctx context.Context, svc *service.Service, stdout io.Writer) error {
+	n, err := svc.CountApplications(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	app, key, err := svc.CreateApplication(ctx, "default")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Created application \"default\" on this empty database.\n  application id: %s\n  API key:        %s\nThe key is shown only now: store it safely.\n", app.ID, key)
+	return nil
+}
+
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	dialect, target, err := config.SplitDatabaseURL(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	var st store.Store
+	switch dialect {
+	case "postgres":
+		st, err = postgres.Open(ctx, target)
+	default:
+		st, err = sqlite.Open(ctx, target)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", dialect, err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate %s database: %w", dialect, err)
+	}
+	return st, nil
+}
+
+func dialectOf(cfg config.Config) string {
+	d, _, _ := config.SplitDatabaseURL(cfg.DatabaseURL)
+	return d
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

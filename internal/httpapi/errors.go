@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/orchard-mail/orchard/api"
+	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/service"
+)
+
+// httpError is an error the HTTP layer itself raises (bad JSON, bad query
+// parameter, unknown route), already carrying its status and type.
+type httpError struct {
+	status     int
+	typ        string
+	msg        string
+	retryAfter int // seconds; 0 = no Retry-After header
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, typ, format string, args ...any) *httpError {
+	return &httpError{status: status, typ: typ, msg: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) *httpError {
+	return errorf(http.StatusBadRequest, api.ErrInvalidRequest, format, args...)
+}
+
+func tooLarge(limit int64) *httpError {
+	return errorf(http.StatusRequestEntityTooLarge, api.ErrTooLarge, "request body is larger than the limit of %d bytes", limit)
+}
+
+// writeError is the one place where an error becomes an HTTP answer.
+// Unknown errors are logged and answered with a generic 500 that names the
+// request id, never with their text (it may hold internal details).
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, detail, retryAfter := classify(err)
+	if status >= 500 && detail.Type == api.ErrInternal {
+		log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "error", err)
+		detail.Message = "internal error (request id " + requestID(r.Context()) + ")"
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	writeJSON(w, status, api.ErrorResponse{RequestID: requestID(r.Context()), Error: detail})
+}
+
+func classify(err error) (int, api.ErrorDetail, int) {
+	var he *httpError
+	var se *service.Error
+	var pe *provider.Error
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.status, api.ErrorDetail{Type: he.typ, Message: he.msg}, he.retryAfter
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, api.ErrorDetail{Type: api.ErrTooLarge,
+			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit)}, 0
+	case errors.As(err, &se):
+		return serviceStatus(se.Code), api.ErrorDetail{Type: serviceType(se.Code), Message: se.Message}, 0
+	case errors.As(err, &pe):
+		return providerStatus(pe), providerDetail(pe), providerRetry(pe)
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, api.ErrorDetail{Type: api.ErrProvider, Message: "the operation timed out"}, 5
+	}
+	return http.StatusInternalServerError, api.ErrorDetail{Type: api.ErrInternal}, 0
+}
+
+func serviceStatus(c service.Code) int {
+	switch c {
+	case service.CodeInvalid:
+		return http.StatusBadRequest
+	case service.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case service.CodeNotFound:
+		return http.StatusNotFound
+	case service.CodeConflict:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func serviceType(c service.Code) string {
+	switch c {
+	case service.CodeInvalid:
+		return api.ErrInvalidRequest
+	case service.CodeUnauthorized:
+		return api.ErrUnauthorized
+	case service.CodeNotFound:
+		return api.ErrNotFound
+	case service.CodeConflict:
+		return api.ErrConflict
+	}
+	return api.ErrInternal
+}
+
+// providerStatus: a refused login is the end user's to fix (401); a server
+// that is down or slow is nobody's fault and worth a retry (503, 504); a
+// TLS failure needs configuration (400); anything else the server did
+// wrong is a bad gateway (502).
+func providerStatus(e *provider.Error) int {
+	switch e.Kind {
+	case provider.KindAuth:
+		return http.StatusUnauthorized
+	case provider.KindUnavailable:
+		return http.StatusServiceUnavailable
+	case provider.KindTimeout:
+		return http.StatusGatewayTimeout
+	case provider.KindTLS:
+		return http.StatusBadRequest
+	}
+	return http.StatusBadGateway
+}
+
+func providerRetry(e *provider.Error) int {
+	if e.Permanent() {
+		return 0
+	}
+	return 30
+}
+
+func providerDetail(e *provider.Error) api.ErrorDetail {
+	var msg string
+	switch e.Kind {
+	case provider.KindAuth:
+		msg = fmt.Sprintf("the %s server refused the login", e.Service)
+	case provider.KindUnavailable:
+		msg = fmt.Sprintf("the %s server %s is unavailable; try again later", e.Service, e.Addr)
+	case provider.KindTimeout:
+		msg = fmt.Sprintf("the %s server %s did not answer in time; try again later", e.Service, e.Addr)
+	case provider.KindTLS:
+		msg = fmt.Sprintf("secure connection to the %s server %s failed (%s); if the server uses a private certificate authority, the Orchard operator must add it with ORCHARD_CA_FILE", e.Service, e.Addr, e.Text)
+	default:
+		msg = fmt.Sprintf("the %s server %s answered unexpectedly", e.Service, e.Addr)
+	}
+	if e.Hint != "" {
+		msg += ". " + e.Hint
+	}
+	return api.ErrorDetail{Type: api.ErrProvider, Message: msg,
+		ProviderError: &api.ProviderError{Service: e.Service, Message: e.Text}}
+}

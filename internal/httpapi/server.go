@@ -1,0 +1,93 @@
+// Package httpapi serves Orchard's Nylas v3 compatible REST API: routing on
+// net/http ServeMux patterns, the middleware chain, the success and error
+// envelopes and the one mapping from errors to HTTP statuses (errors.go).
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/orchard-mail/orchard/internal/service"
+)
+
+// Options configure the handler.
+type Options struct {
+	Service *service.Service
+	Logger  *slog.Logger
+	// MaxBodyBytes caps request bodies; larger ones get 413.
+	MaxBodyBytes int64
+}
+
+// server is the handler's state. It is read-only after New.
+type server struct {
+	svc     *service.Service
+	log     *slog.Logger
+	maxBody int64
+	mux     *http.ServeMux
+}
+
+// New returns the API handler with its middleware applied.
+func New(o Options) http.Handler {
+	s := &server{svc: o.Service, log: o.Logger, maxBody: o.MaxBodyBytes, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 1 << 20
+	}
+	s.routes()
+	return s.withRequestID(s.withAccessLog(s.withRecovery(s.withBodyLimit(s.mux))))
+}
+
+func (s *server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+
+	m.Handle("GET /v3/applications", s.app(s.getApplication))
+	m.Handle("PATCH /v3/applications", s.app(s.patchApplication))
+	m.Handle("GET /v3/applications/redirect-uris", s.app(s.listRedirectURIs))
+	m.Handle("POST /v3/applications/redirect-uris", s.app(s.createRedirectURI))
+	m.Handle("GET /v3/applications/redirect-uris/{id}", s.app(s.getRedirectURI))
+	m.Handle("PATCH /v3/applications/redirect-uris/{id}", s.app(s.updateRedirectURI))
+	m.Handle("PUT /v3/applications/redirect-uris/{id}", s.app(s.updateRedirectURI))
+	m.Handle("DELETE /v3/applications/redirect-uris/{id}", s.app(s.deleteRedirectURI))
+
+	m.Handle("GET /v3/connectors", s.app(s.listConnectors))
+	m.Handle("POST /v3/connectors", s.app(s.createConnector))
+	m.Handle("GET /v3/connectors/{provider}", s.app(s.getConnector))
+	// The Node SDK updates with PUT, the OpenAPI spec and other SDKs with PATCH.
+	m.Handle("PUT /v3/connectors/{provider}", s.app(s.updateConnector))
+	m.Handle("PATCH /v3/connectors/{provider}", s.app(s.updateConnector))
+	m.Handle("DELETE /v3/connectors/{provider}", s.app(s.deleteConnector))
+
+	m.Handle("POST /v3/connect/custom", s.app(s.connectCustom))
+
+	m.Handle("GET /v3/grants", s.app(s.listGrants))
+	m.Handle("GET /v3/grants/{grant}", s.app(s.getGrant))
+	m.Handle("PATCH /v3/grants/{grant}", s.app(s.patchGrant))
+	m.Handle("DELETE /v3/grants/{grant}", s.app(s.deleteGrant))
+
+	m.HandleFunc("/", s.noRoute)
+}
+
+// noRoute answers paths no pattern serves: 405 when the path exists with
+// another method, else 404, both in the error envelope.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allowed = append(allowed, method)
+		}
+	}
+	if len(allowed) > 0 {
+		for _, m := range allowed {
+			w.Header().Add("Allow", m)
+		}
+		writeError(w, r, s.log, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+		return
+	}
+	writeError(w, r, s.log, errorf(http.StatusNotFound, "not_found_error", "no such endpoint: %s %s", r.Method, r.URL.Path))
+}

@@ -1,0 +1,85 @@
+// Package service holds Orchard's use cases: applications and their keys,
+// connectors, grants and custom authentication. It speaks in the api wire
+// types, reads and writes through store.Store and reaches providers
+// through the small verifier interfaces below.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/secret"
+	"github.com/orchard-mail/orchard/internal/store"
+)
+
+// ICloudVerifier checks an iCloud address and app-specific password against
+// Apple's servers and returns the credentials that worked.
+type ICloudVerifier interface {
+	Verify(ctx context.Context, email, password string) (provider.Credentials, error)
+}
+
+// IMAPVerifier checks explicit IMAP and SMTP credentials.
+type IMAPVerifier interface {
+	Verify(ctx context.Context, c provider.Credentials) error
+}
+
+// Deps are what a Service is built from.
+type Deps struct {
+	Store  store.Store
+	Box    *secret.Box
+	ICloud ICloudVerifier
+	IMAP   IMAPVerifier
+	// ICloudIMAPAddr and ICloudSMTPAddr are where iCloud grants connect.
+	ICloudIMAPAddr, ICloudSMTPAddr string
+	// ProviderTimeout bounds one credential check.
+	ProviderTimeout time.Duration
+	Logger          *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service implements the use cases. It holds no mutable state of its own.
+type Service struct {
+	store   store.Store
+	box     *secret.Box
+	icloud  ICloudVerifier
+	imap    IMAPVerifier
+	timeout time.Duration
+	log     *slog.Logger
+
+	icloudIMAPAddr, icloudSMTPAddr string
+	now                            func() time.Time
+}
+
+// New returns a Service.
+func New(d Deps) *Service {
+	s := &Service{store: d.Store, box: d.Box, icloud: d.ICloud, imap: d.IMAP,
+		timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
+		icloudIMAPAddr: d.ICloudIMAPAddr, icloudSMTPAddr: d.ICloudSMTPAddr}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.timeout <= 0 {
+		s.timeout = 30 * time.Second
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Ping tells whether the store answers (readiness).
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// newID returns a random UUID v4, the shape of Nylas ids.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
