@@ -55,11 +55,7 @@ type User struct {
 func Get(t testing.TB) *Env {
 	t.Helper()
 	if os.Getenv("ORCHARD_TEST_IMAP_ADDR") == "" {
-		msg := "test environment not running: start it with scripts/testenv/up.sh and load it with `. $ROOT/env` (default ROOT /tmp/orchard-testenv)"
-		if os.Getenv("ORCHARD_TESTENV_REQUIRED") == "1" {
-			t.Fatal(msg + " (ORCHARD_TESTENV_REQUIRED=1)")
-		}
-		t.Skip(msg)
+		notRunning(t, "ORCHARD_TEST_IMAP_ADDR is unset")
 	}
 	var missing []string
 	get := func(name string) string {
@@ -93,6 +89,17 @@ func Get(t testing.TB) *Env {
 		t.Fatalf("testenv: ORCHARD_TEST_IMAP_ADDR is set but these are not: %s (source $ROOT/env again)", strings.Join(missing, ", "))
 	}
 	return e
+}
+
+// notRunning skips the test, or fails it when ORCHARD_TESTENV_REQUIRED=1
+// (CI), because the test environment's variables are missing.
+func notRunning(t testing.TB, why string) {
+	t.Helper()
+	msg := "test environment not running (" + why + "): start it with scripts/testenv/up.sh and load it with `. $ROOT/env` (default ROOT /tmp/orchard-testenv)"
+	if os.Getenv("ORCHARD_TESTENV_REQUIRED") == "1" {
+		t.Fatal(msg + " (ORCHARD_TESTENV_REQUIRED=1)")
+	}
+	t.Skip(msg)
 }
 
 // User returns the i-th test user (0: alice, 1: bob, 2: carol).
