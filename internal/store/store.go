@@ -4,6 +4,17 @@
 //
 // Every method that reads or writes tenant data takes the application id and
 // scopes its query by it, so one application can never see another's rows.
+//
+// Conventions shared by all methods:
+//   - Create* fill an empty ID with a random UUID and zero CreatedAt/UpdatedAt
+//     with the current time (UpdatedAt defaults to CreatedAt), and write the
+//     stored values back into the argument.
+//   - Update* set UpdatedAt to the current time and write it back; they never
+//     change ID, ApplicationID or CreatedAt.
+//   - Times are stored with microsecond precision and returned in UTC.
+//   - Settings must be valid JSON (an error otherwise); nil or empty is stored
+//     and returned as "{}". Scope is returned as a non-nil slice.
+//   - List* return a non-nil, possibly empty slice, oldest first unless stated.
 package store
 
 import (
@@ -15,17 +26,21 @@ import (
 // Sentinel errors. Dialects wrap driver errors into these so that callers
 // never see driver-specific types.
 var (
-	// ErrNotFound: no row matched (including rows of another application).
+	// ErrNotFound: no row matched (including rows of another application),
+	// or a Create referred to an application that does not exist.
 	ErrNotFound = errors.New("store: not found")
-	// ErrConflict: a unique constraint was violated (duplicate connector,
-	// duplicate grant email, duplicate redirect URI).
+	// ErrConflict: a unique constraint was violated (duplicate id,
+	// duplicate connector provider, duplicate grant email, duplicate
+	// redirect URI URL within the application).
 	ErrConflict = errors.New("store: conflict")
 )
 
 // Store is everything Orchard persists. Implementations are safe for
 // concurrent use.
 type Store interface {
-	// Migrate applies the embedded migrations that have not run yet.
+	// Migrate applies the embedded migrations that have not run yet. It is
+	// idempotent and safe to call from several processes at once. Open does
+	// not migrate; callers do, before anything else.
 	Migrate(ctx context.Context) error
 	// Ping reports whether the database answers (used by /readyz).
 	Ping(ctx context.Context) error
@@ -40,9 +55,14 @@ type Store interface {
 	// API keys. Only the SHA-256 hash of a key is stored; lookups go by the
 	// key's public prefix and the caller compares hashes in constant time.
 	CreateAPIKey(ctx context.Context, key *APIKey) error
-	// APIKeysByPrefix returns the non-revoked keys with that prefix.
+	// APIKeysByPrefix returns the keys with that prefix that are not
+	// revoked (RevokedAt nil or still in the future), of any application:
+	// it is how a request's application is found.
 	APIKeysByPrefix(ctx context.Context, prefix string) ([]APIKey, error)
+	// ListAPIKeys includes revoked keys.
 	ListAPIKeys(ctx context.Context, appID string) ([]APIKey, error)
+	// RevokeAPIKey revokes the key from at on (a future time leaves a grace
+	// period). Revoking again only ever moves the time earlier.
 	RevokeAPIKey(ctx context.Context, appID, id string, at time.Time) error
 
 	// Redirect URIs (callback URIs of hosted authentication).
@@ -55,7 +75,8 @@ type Store interface {
 	// Connectors: at most one per (application, provider).
 	CreateConnector(ctx context.Context, c *Connector) error
 	GetConnector(ctx context.Context, appID, provider string) (*Connector, error)
-	// ListConnectors returns the page and the total count.
+	// ListConnectors returns the page and the total count. limit <= 0
+	// means no limit.
 	ListConnectors(ctx context.Context, appID string, limit, offset int) ([]Connector, int, error)
 	UpdateConnector(ctx context.Context, c *Connector) error
 	DeleteConnector(ctx context.Context, appID, provider string) error
@@ -63,9 +84,13 @@ type Store interface {
 	// Grants: at most one per (application, lower-cased email).
 	CreateGrant(ctx context.Context, g *Grant) error
 	GetGrant(ctx context.Context, appID, id string) (*Grant, error)
+	// GetGrantByEmail matches the email case-insensitively.
 	GetGrantByEmail(ctx context.Context, appID, email string) (*Grant, error)
+	// ListGrants returns the grants that pass f, in f's order. An unknown
+	// SortBy is an error.
 	ListGrants(ctx context.Context, appID string, f GrantFilter) ([]Grant, error)
-	// UpdateGrant replaces every mutable column of the grant with g's.
+	// UpdateGrant replaces every mutable column of the grant with g's
+	// (everything but ID, ApplicationID and CreatedAt).
 	UpdateGrant(ctx context.Context, g *Grant) error
 	DeleteGrant(ctx context.Context, appID, id string) error
 }
@@ -89,7 +114,7 @@ type APIKey struct {
 	Prefix        string // public, indexed: the first characters of the key
 	Hash          []byte // SHA-256 of the whole key
 	CreatedAt     time.Time
-	RevokedAt     *time.Time
+	RevokedAt     *time.Time // nil: not revoked
 }
 
 // RedirectURI is a registered callback URL of an application.
@@ -119,7 +144,7 @@ type Grant struct {
 	ID            string
 	ApplicationID string
 	Provider      string
-	Email         string // stored as given; uniqueness is on its lower-case form
+	Email         string // stored as given; unique and looked up by strings.ToLower(Email)
 	Name          string
 	Status        string // "valid" | "invalid"
 	Scope         []string
@@ -137,7 +162,7 @@ type Grant struct {
 }
 
 // GrantFilter selects and orders grants for ListGrants. Zero values mean
-// "no filter"; Limit 0 means no limit.
+// "no filter"; Limit <= 0 means no limit.
 type GrantFilter struct {
 	Provider string
 	Email    string // case-insensitive exact match
@@ -145,8 +170,8 @@ type GrantFilter struct {
 	IP       string
 	Since    time.Time // created_at >= Since
 	Before   time.Time // created_at < Before
-	SortBy   string    // "created_at" (default) | "updated_at"
-	Desc     bool      // default false... callers set true for newest first
+	SortBy   string    // "created_at" (default, also for "") | "updated_at"
+	Desc     bool      // newest first; ties are broken by id in the same direction
 	Limit    int
 	Offset   int
 }

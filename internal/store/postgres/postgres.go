@@ -1,0 +1,87 @@
+// Package postgres is the shared store dialect: every Orchard node of a
+// cluster points at the same PostgreSQL database.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/orchard-mail/orchard/internal/store"
+	"github.com/orchard-mail/orchard/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrationLockKey identifies Orchard's migration lock among the advisory
+// locks of the database; any fixed number that other software is unlikely
+// to pick will do ("orchard" in ASCII).
+const migrationLockKey int64 = 0x6f72636861726400
+
+// Store is the PostgreSQL implementation of store.Store.
+type Store struct {
+	*sqlstore.Store
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://...) and checks that it
+// answers. It does not migrate: call Migrate before use; concurrent Migrate
+// calls from several nodes are safe.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return nil, fmt.Errorf("store: postgres open: %w", err)
+	}
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	db := stdlib.OpenDB(*cfg)
+	// database/sql keeps only 2 idle connections by default, which makes
+	// a busy server reconnect constantly.
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: postgres open: %w", err)
+	}
+	return &Store{sqlstore.New(db, db, sqlstore.Dialect{
+		Name:           "postgres",
+		Migrations:     migrations,
+		LockMigrations: lockMigrations,
+		Classify:       classify,
+	})}, nil
+}
+
+// lockMigrations holds the lock until the transaction ends, so a node that
+// waited finds the migration already recorded and skips it.
+func lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey)
+	return err
+}
+
+func classify(err error) error {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return nil
+	}
+	switch e.Code {
+	case "23505": // unique_violation
+		return store.ErrConflict
+	case "23503": // foreign_key_violation
+		return store.ErrNotFound
+	}
+	return nil
+}
