@@ -10,14 +10,11 @@ import (
 
 	"github.com/orchard-mail/orchard/internal/config"
 	"github.com/orchard-mail/orchard/internal/service"
+	"github.com/orchard-mail/orchard/internal/store"
 )
 
 func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, err := loadAndOpenStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -40,11 +37,7 @@ func appCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if *name == "" {
 		return usageError("app create needs --name NAME")
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, err := loadAndOpenStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -63,4 +56,14 @@ func appCommand(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stdout, "application %q created\n  application id: %s\n  API key:        %s\n(the key is shown only now: store it safely)\n", app.Name, app.ID, key)
 	return nil
+}
+
+// loadAndOpenStore is the start of every command that only needs the
+// database: configuration, then the migrated store.
+func loadAndOpenStore(ctx context.Context, getenv func(string) string) (store.Store, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, cfg)
 }

@@ -142,8 +142,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
@@ -282,5 +286,21 @@ func TestServeLifecycle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ { // the second run finds nothing to do
+		cmd := exec.Command(orchardBinary(t), "migrate")
+		cmd.Env = baseEnv("ORCHARD_DATA_DIR=" + dir)
+		out, err := cmd.Output()
+		if err != nil || !strings.Contains(string(out), "migrations applied") {
+			t.Fatalf("migrate run %d: %q %v", i+1, out, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "orchard.db")); err != nil {
+		t.Fatalf("no database file after migrate: %v", err)
 	}
 }

@@ -63,7 +63,9 @@ func classify(err error) (int, api.ErrorDetail, int) {
 		return http.StatusRequestEntityTooLarge, api.ErrorDetail{Type: api.ErrTooLarge,
 			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit)}, 0
 	case errors.As(err, &se):
-		return serviceStatus(se.Code), api.ErrorDetail{Type: serviceType(se.Code), Message: se.Message}, 0
+		if m, ok := serviceErrors[se.Code]; ok {
+			return m.status, api.ErrorDetail{Type: m.typ, Message: se.Message}, 0
+		}
 	case errors.As(err, &pe):
 		return providerStatus(pe), providerDetail(pe), providerRetry(pe)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -72,32 +74,15 @@ func classify(err error) (int, api.ErrorDetail, int) {
 	return http.StatusInternalServerError, api.ErrorDetail{Type: api.ErrInternal}, 0
 }
 
-func serviceStatus(c service.Code) int {
-	switch c {
-	case service.CodeInvalid:
-		return http.StatusBadRequest
-	case service.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case service.CodeNotFound:
-		return http.StatusNotFound
-	case service.CodeConflict:
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
-}
-
-func serviceType(c service.Code) string {
-	switch c {
-	case service.CodeInvalid:
-		return api.ErrInvalidRequest
-	case service.CodeUnauthorized:
-		return api.ErrUnauthorized
-	case service.CodeNotFound:
-		return api.ErrNotFound
-	case service.CodeConflict:
-		return api.ErrConflict
-	}
-	return api.ErrInternal
+// serviceErrors maps each use-case error code to its status and type.
+var serviceErrors = map[service.Code]struct {
+	status int
+	typ    string
+}{
+	service.CodeInvalid:      {http.StatusBadRequest, api.ErrInvalidRequest},
+	service.CodeUnauthorized: {http.StatusUnauthorized, api.ErrUnauthorized},
+	service.CodeNotFound:     {http.StatusNotFound, api.ErrNotFound},
+	service.CodeConflict:     {http.StatusConflict, api.ErrConflict},
 }
 
 // providerStatus: a refused login is the end user's to fix (401); a server
