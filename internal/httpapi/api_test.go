@@ -315,6 +315,15 @@ func TestCustomAuthAndGrants(t *testing.T) {
 		t.Fatalf("imap grant settings %v", s)
 	}
 
+	// Another mailbox claiming the same address cannot take the grant over.
+	r = h.do("POST", "/v3/connect/custom", h.keyA, `{"provider":"imap","settings":{"email":"bob@corp.test","imap_username":"mallory","imap_password":"pw","imap_host":"imap.evil.test","imap_port":993,"smtp_host":"smtp.evil.test","smtp_port":587}}`)
+	h.want(r, 409, "conflict_error")
+	if !strings.Contains(r.errMsg(), "another mailbox account") {
+		t.Fatalf("takeover message: %q", r.errMsg())
+	}
+	r = h.do("POST", "/v3/connect/custom", h.keyA, `{"provider":"icloud","settings":{"username":"bob@corp.test","password":"x"}}`)
+	h.want(r, 409, "conflict_error")
+
 	// Provider failures map to their statuses and keep the password out.
 	h.icloud.set(&provider.Error{Kind: provider.KindAuth, Service: "imap", Addr: "x:993", Text: "[AUTHENTICATIONFAILED] Authentication failed", Hint: "Use an app-specific password"})
 	r = h.do("POST", "/v3/connect/custom", h.keyA, body)

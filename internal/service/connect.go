@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/mail"
 	"strconv"
@@ -68,6 +69,9 @@ func (s *Service) ConnectCustom(ctx context.Context, appID string, in CustomAuth
 			return nil, err
 		}
 		isNew := g.UpdatedAt.IsZero()
+		if !isNew && !sameAccount(g, in.Provider, acct) {
+			return nil, conflict("a grant for %s already exists for another mailbox account (provider, server or username differ); delete it first with DELETE /v3/grants/%s", acct.email, g.ID)
+		}
 		g.Provider, g.Status, g.Scope, g.State, g.UpdatedAt = in.Provider, GrantValid, scope, in.State, now
 		g.IP, g.UserAgent = client.IP, client.UserAgent
 		if err := s.setCredentials(g, acct, creds); err != nil {
@@ -89,6 +93,26 @@ func (s *Service) ConnectCustom(ctx context.Context, appID string, in CustomAuth
 		return &w, nil
 	}
 	return nil, conflict("grant for %s is being created by another request; retry", acct.email)
+}
+
+// sameAccount tells whether acct is the account g was made for, so that a
+// re-authentication can never hand an existing grant (and its id, which
+// applications key their data on) to another mailbox that merely claims
+// the same address. An iCloud login proves the address itself; an IMAP
+// login proves only the server and username.
+func sameAccount(g *store.Grant, providerName string, acct account) bool {
+	if g.Provider != providerName {
+		return false
+	}
+	if providerName == ProviderICloud {
+		return true
+	}
+	var old map[string]any
+	if json.Unmarshal(g.Settings, &old) != nil {
+		return false
+	}
+	return strings.EqualFold(fmt.Sprint(old["imap_host"]), fmt.Sprint(acct.public["imap_host"])) &&
+		fmt.Sprint(old["imap_username"]) == fmt.Sprint(acct.public["imap_username"])
 }
 
 // verify checks the account against its provider within the provider

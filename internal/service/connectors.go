@@ -85,7 +85,7 @@ func (s *Service) UpdateConnector(ctx context.Context, appID, provider string, i
 		return nil, storeErr(err, "connector "+provider)
 	}
 	if in.Provider != "" && in.Provider != provider {
-		return nil, invalid("the provider of a connector cannot change; create a %s connector instead", in.Provider)
+		return nil, invalid("the provider of a connector cannot change; create a connector for %s instead", in.Provider)
 	}
 	if err := applyConnectorInput(c, in); err != nil {
 		return nil, err
