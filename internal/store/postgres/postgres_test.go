@@ -2,81 +2,18 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/orchard-mail/orchard/internal/store"
 	"github.com/orchard-mail/orchard/internal/store/postgres"
 	"github.com/orchard-mail/orchard/internal/store/storetest"
+	"github.com/orchard-mail/orchard/internal/testenv"
 )
-
-// server is a PostgreSQL server on which each test gets its own database.
-type server struct {
-	admin *sql.DB
-	url   *url.URL
-}
-
-// testServer connects to ORCHARD_TEST_POSTGRES_URL, whose role must be
-// allowed to create databases.
-func testServer(t *testing.T) *server {
-	t.Helper()
-	raw := os.Getenv("ORCHARD_TEST_POSTGRES_URL")
-	if raw == "" {
-		if os.Getenv("ORCHARD_TESTENV_REQUIRED") == "1" {
-			t.Fatal("ORCHARD_TEST_POSTGRES_URL is not set (ORCHARD_TESTENV_REQUIRED=1): run scripts/testenv/up.sh and source /tmp/orchard-testenv/env")
-		}
-		t.Skip("ORCHARD_TEST_POSTGRES_URL is not set: run scripts/testenv/up.sh and source /tmp/orchard-testenv/env to run the PostgreSQL tests")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("ORCHARD_TEST_POSTGRES_URL: %v", err)
-	}
-	cfg, err := pgx.ParseConfig(raw)
-	if err != nil {
-		t.Fatalf("ORCHARD_TEST_POSTGRES_URL: %v", err)
-	}
-	admin := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.PingContext(t.Context()); err != nil {
-		t.Fatalf("ORCHARD_TEST_POSTGRES_URL: %v", err)
-	}
-	return &server{admin: admin, url: u}
-}
-
-// freshDatabase creates an empty database that is dropped when t ends and
-// returns its URL.
-func (srv *server) freshDatabase(t testing.TB) string {
-	t.Helper()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "orchard_t_" + hex.EncodeToString(b[:])
-	// name is ours (hex), so quoting it is only for form's sake.
-	if _, err := srv.admin.ExecContext(t.Context(), `CREATE DATABASE "`+name+`"`); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context() is already cancelled during cleanup.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := srv.admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u := *srv.url
-	u.Path = "/" + name
-	return u.String()
-}
 
 func openAt(t testing.TB, dbURL string) *postgres.Store {
 	t.Helper()
@@ -94,9 +31,8 @@ func openAt(t testing.TB, dbURL string) *postgres.Store {
 }
 
 func TestConformance(t *testing.T) {
-	srv := testServer(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s := openAt(t, srv.freshDatabase(t))
+		s := openAt(t, testenv.FreshPostgresDB(t))
 		if err := s.Migrate(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -107,8 +43,7 @@ func TestConformance(t *testing.T) {
 // Several nodes start at once against one empty database: every Migrate
 // must succeed and each migration must run exactly once.
 func TestConcurrentMigrate(t *testing.T) {
-	srv := testServer(t)
-	dbURL := srv.freshDatabase(t)
+	dbURL := testenv.FreshPostgresDB(t)
 	stores := make([]*postgres.Store, 8)
 	for i := range stores {
 		stores[i] = openAt(t, dbURL)
