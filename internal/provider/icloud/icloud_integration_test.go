@@ -1,0 +1,63 @@
+package icloud_test
+
+import (
+	"context"
+	"crypto/tls"
+	"testing"
+	"time"
+
+	"github.com/orchard-mail/orchard/internal/imapx"
+	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/provider/icloud"
+	"github.com/orchard-mail/orchard/internal/smtpx"
+	"github.com/orchard-mail/orchard/internal/testenv"
+)
+
+// The iCloud connector pointed at the real Dovecot and Postfix of
+// scripts/testenv, as ORCHARD_ICLOUD_*_ADDR would (skipped when not running).
+func TestVerifierAgainstTestenv(t *testing.T) {
+	t.Parallel()
+	env := testenv.Get(t)
+	alice := env.User(t, 0)
+	tc := &tls.Config{RootCAs: env.CAPool(t)}
+	v := &icloud.Verifier{
+		IMAP: &imapx.Dialer{TLSConfig: tc}, SMTP: &smtpx.Dialer{TLSConfig: tc},
+		IMAPAddr: env.IMAPAddr, SMTPAddr: env.SMTPAddr,
+	}
+
+	t.Run("good", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		creds, err := v.Verify(ctx, alice.Email, alice.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("good verification (IMAP + SMTP) in %v", time.Since(start))
+		want := provider.Credentials{
+			IMAPAddr: env.IMAPAddr, IMAPUsername: alice.Email, IMAPPassword: alice.Password,
+			SMTPAddr: env.SMTPAddr, SMTPUsername: alice.Email, SMTPPassword: alice.Password,
+		}
+		if creds != want {
+			t.Errorf("creds = %v, want %v", creds, want)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		// Dovecot knows only full addresses, so the local-part retry is
+		// refused too: two refusals of ~0.5 s each (testenv.md gotcha 4).
+		_, err := v.Verify(ctx, alice.Email, "wxyz-wxyz-wxyz-wxyz")
+		t.Logf("bad verification in %v: %v", time.Since(start), err)
+		wantErr(t, err, "imap", provider.KindAuth, true)
+	})
+	t.Run("no CA", func(t *testing.T) {
+		t.Parallel()
+		v := &icloud.Verifier{IMAPAddr: env.IMAPAddr, SMTPAddr: env.SMTPAddr}
+		_, err := v.Verify(context.Background(), alice.Email, alice.Password)
+		wantErr(t, err, "imap", provider.KindTLS, false)
+	})
+}

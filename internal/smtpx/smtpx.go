@@ -1,0 +1,321 @@
+// Package smtpx is a thin wrapper over go-smtp's client for message
+// submission: it insists on STARTTLS with a verified certificate, bounds every
+// operation by a context, and classifies failures into *provider.Error.
+package smtpx
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/orchard-mail/orchard/internal/provider"
+)
+
+const (
+	service = "smtp"
+	// DefaultTimeout bounds an operation whose context has no deadline.
+	DefaultTimeout = 30 * time.Second
+	// quitTimeout bounds the courtesy QUIT in Close.
+	quitTimeout = 2 * time.Second
+	// DefaultLocalName is the EHLO name when Dialer.LocalName is empty, as in
+	// go-smtp and net/smtp.
+	DefaultLocalName = "localhost"
+)
+
+// Dialer opens SMTP submission connections: plain TCP, EHLO, STARTTLS
+// (required), EHLO again. The zero value is usable.
+type Dialer struct {
+	// TLSConfig is cloned for each connection; ServerName defaults to the
+	// host of the address. Nil means system roots.
+	TLSConfig *tls.Config
+	// Timeout bounds each operation whose context has no deadline; default
+	// DefaultTimeout.
+	Timeout time.Duration
+	// LocalName is the name sent with EHLO after STARTTLS (default
+	// DefaultLocalName). The EHLO before STARTTLS always says "localhost":
+	// go-smtp sends it before any option can be set, and it travels in the
+	// clear anyway.
+	LocalName string
+}
+
+func (d *Dialer) timeout() time.Duration {
+	if d == nil || d.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return d.Timeout
+}
+
+func opContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+// Client is one SMTP connection, TLS established, not yet authenticated.
+type Client struct {
+	raw     *smtp.Client
+	conn    *conn
+	addr    string
+	timeout time.Duration
+	opMu    sync.Mutex // the connection deadline belongs to one operation at a time
+}
+
+// Dial connects to addr, reads the greeting, says EHLO, upgrades with
+// STARTTLS and verifies the certificate, then says EHLO again. A server that
+// does not offer STARTTLS gets KindTLS: credentials are never sent in the
+// clear. Errors are *provider.Error.
+func (d *Dialer) Dial(ctx context.Context, addr string) (*Client, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, &provider.Error{Kind: provider.KindProtocol, Service: service, Addr: addr,
+			Text: "invalid address (want host:port)", Err: err}
+	}
+	ctx, cancel := opContext(ctx, d.timeout())
+	defer cancel()
+
+	var nd net.Dialer
+	tcp, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, classify(ctx, addr, "connect", err, nil)
+	}
+	// The deadline wrapper sits below TLS, so it bounds the handshake too.
+	cn := &conn{Conn: tcp}
+	end := cn.begin(ctx)
+	defer end()
+
+	var cfg *tls.Config
+	if d != nil && d.TLSConfig != nil {
+		cfg = d.TLSConfig.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+
+	// NewClientStartTLS reads the greeting, sends EHLO, checks that STARTTLS
+	// is offered and sends it; the TLS handshake itself happens lazily with
+	// the next command.
+	raw, err := smtp.NewClientStartTLS(cn, cfg)
+	if err != nil {
+		_ = tcp.Close()
+		if isNoStartTLS(err) {
+			return nil, &provider.Error{Kind: provider.KindTLS, Service: service, Addr: addr,
+				Text: "server does not offer STARTTLS", Err: err}
+		}
+		return nil, classify(ctx, addr, "greeting/STARTTLS", err, cn)
+	}
+	localName := DefaultLocalName
+	if d != nil && d.LocalName != "" {
+		localName = d.LocalName
+	}
+	// EHLO again over TLS (RFC 3207 §4.2: forget what was said in the clear).
+	// This runs the handshake.
+	if err := raw.Hello(localName); err != nil {
+		e := classify(ctx, addr, "EHLO after STARTTLS", err, cn)
+		if st, _ := raw.TLSConnectionState(); !st.HandshakeComplete && e.Kind == provider.KindProtocol {
+			// An untyped handshake failure (e.g. no common protocol version):
+			// whatever it was, it was not an SMTP reply.
+			e.Kind = provider.KindTLS
+		}
+		_ = raw.Close()
+		return nil, e
+	}
+	if _, ok := raw.TLSConnectionState(); !ok {
+		// Cannot happen with go-smtp v0.25.1; guards against a change that
+		// would silently drop TLS.
+		_ = raw.Close()
+		return nil, &provider.Error{Kind: provider.KindTLS, Service: service, Addr: addr,
+			Text: "connection is not encrypted after STARTTLS"}
+	}
+	return &Client{raw: raw, conn: cn, addr: addr, timeout: d.timeout()}, nil
+}
+
+// isNoStartTLS recognises go-smtp's error for a server without STARTTLS. It is
+// a plain errors.New in v0.25.1; the unit test without STARTTLS pins it.
+func isNoStartTLS(err error) bool {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return false
+	}
+	if _, ok := provider.NetErrorKind(err); ok {
+		return false
+	}
+	return strings.Contains(err.Error(), "STARTTLS")
+}
+
+// Auth authenticates with AUTH PLAIN, or AUTH LOGIN when the server offers
+// only that. Errors are *provider.Error and contain neither the password nor
+// the base64 AUTH payload.
+func (c *Client) Auth(ctx context.Context, username, password string) error {
+	return c.run(ctx, func(ctx context.Context, raw *smtp.Client) error {
+		var (
+			mech    sasl.Client
+			secrets = []string{password}
+		)
+		switch {
+		case raw.SupportsAuth(sasl.Plain):
+			mech = sasl.NewPlainClient("", username, password)
+			payload := "\x00" + username + "\x00" + password
+			secrets = append(secrets,
+				base64.StdEncoding.EncodeToString([]byte(payload)),
+				base64.RawStdEncoding.EncodeToString([]byte(payload)))
+		case raw.SupportsAuth(sasl.Login):
+			mech = sasl.NewLoginClient(username, password)
+			secrets = append(secrets,
+				base64.StdEncoding.EncodeToString([]byte(password)),
+				base64.RawStdEncoding.EncodeToString([]byte(password)))
+		default:
+			return &provider.Error{Kind: provider.KindProtocol, Service: service, Addr: c.addr,
+				Text: "server offers neither AUTH PLAIN nor AUTH LOGIN"}
+		}
+		if err := raw.Auth(mech); err != nil {
+			return classify(ctx, c.addr, "AUTH", err, c.conn).Redact(secrets...)
+		}
+		return nil
+	})
+}
+
+// Raw returns the underlying go-smtp client. Calls made on it directly are
+// bounded only by go-smtp's own timeouts; wrap them in Run.
+func (c *Client) Raw() *smtp.Client { return c.raw }
+
+// Run calls fn with the underlying client while bounding all I/O by ctx (or
+// the dialer's Timeout) and classifies its error (a *provider.Error returned
+// by fn is passed through). Operations on one Client are serialised; fn must
+// not call Run or Auth.
+func (c *Client) Run(ctx context.Context, fn func(*smtp.Client) error) error {
+	return c.run(ctx, func(ctx context.Context, raw *smtp.Client) error {
+		err := fn(raw)
+		if err == nil {
+			return nil
+		}
+		var pe *provider.Error
+		if errors.As(err, &pe) {
+			return err
+		}
+		return classify(ctx, c.addr, "command", err, c.conn)
+	})
+}
+
+// run bounds fn by an operation context derived from ctx; fn must
+// classify with the context it is given, whose deadline is the one enforced.
+func (c *Client) run(ctx context.Context, fn func(context.Context, *smtp.Client) error) error {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	ctx, cancel := opContext(ctx, c.timeout)
+	defer cancel()
+	end := c.conn.begin(ctx)
+	defer end()
+	err := fn(ctx, c.raw)
+	if err != nil && (ctx.Err() != nil || c.conn.lastErr() != nil) {
+		// No reply, or half of one: a late answer would be read as the reply
+		// to the next command, so the connection cannot be used again.
+		_ = c.conn.Close()
+	}
+	return err
+}
+
+// Close sends QUIT (best effort, short deadline) and closes the connection.
+// It always returns nil: a failed QUIT changes nothing for the caller.
+func (c *Client) Close() error {
+	// Skip QUIT while an operation runs (closing is what ends it) and after
+	// an I/O failure (the connection is gone or out of step).
+	if c.opMu.TryLock() {
+		if c.conn.lastErr() == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), min(quitTimeout, c.timeout))
+			end := c.conn.begin(ctx)
+			_ = c.raw.Quit()
+			end()
+			cancel()
+		}
+		c.opMu.Unlock()
+	}
+	_ = c.raw.Close()
+	return nil
+}
+
+// classify turns an error from a phase of the SMTP conversation into a
+// *provider.Error.
+func classify(ctx context.Context, addr, phase string, err error, cn *conn) *provider.Error {
+	e := &provider.Error{Service: service, Addr: addr, Err: err}
+
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		e.Kind = replyKind(se)
+		e.Text = replyText(se)
+		return e
+	}
+
+	switch ctxErr := ctx.Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		e.Kind = provider.KindTimeout
+		e.Text = phase + ": no answer before the deadline"
+		return e
+	case errors.Is(ctxErr, context.Canceled):
+		e.Kind = provider.KindUnavailable
+		e.Text = phase + ": cancelled"
+		e.Err = ctxErr
+		return e
+	}
+
+	cause := err
+	if _, ok := provider.NetErrorKind(err); !ok && cn != nil {
+		if ioErr := cn.lastErr(); ioErr != nil {
+			cause = ioErr
+		}
+	}
+	if kind, ok := provider.NetErrorKind(cause); ok {
+		e.Kind = kind
+		e.Err = cause
+		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
+			e.Text = phase + ": connection closed by server"
+		} else {
+			e.Text = fmt.Sprintf("%s: %v", phase, cause)
+		}
+		return e
+	}
+	e.Kind = provider.KindProtocol
+	e.Text = fmt.Sprintf("%s: %v", phase, err)
+	return e
+}
+
+// replyKind maps an SMTP reply to a kind. 535 (credentials invalid), 534
+// (mechanism too weak / web login required), 530 (authentication required)
+// and the enhanced code 5.7.8 mean the credentials were refused; any 4xx is
+// transient (454 4.7.0 is a temporary authentication failure, 421 a closing
+// server); any other 5xx is permanent.
+func replyKind(se *smtp.SMTPError) provider.ErrorKind {
+	switch {
+	case se.Code == 535 || se.Code == 534 || se.Code == 530:
+		return provider.KindAuth
+	case se.EnhancedCode == smtp.EnhancedCode{5, 7, 8}:
+		return provider.KindAuth
+	case se.Code/100 == 4:
+		return provider.KindUnavailable
+	}
+	return provider.KindProtocol
+}
+
+// replyText renders a reply the way the server sent it: "535 5.7.8 text".
+func replyText(se *smtp.SMTPError) string {
+	s := fmt.Sprintf("%d", se.Code)
+	if ec := se.EnhancedCode; ec != smtp.EnhancedCodeNotSet && ec != smtp.NoEnhancedCode {
+		s += fmt.Sprintf(" %d.%d.%d", ec[0], ec[1], ec[2])
+	}
+	if se.Message != "" {
+		s += " " + strings.ReplaceAll(se.Message, "\n", " ")
+	}
+	return s
+}
