@@ -46,6 +46,8 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 
+	MailStore
+
 	// Applications.
 	CreateApplication(ctx context.Context, app *Application) error
 	GetApplication(ctx context.Context, id string) (*Application, error)
@@ -93,6 +95,11 @@ type Store interface {
 	// (everything but ID, ApplicationID and CreatedAt).
 	UpdateGrant(ctx context.Context, g *Grant) error
 	DeleteGrant(ctx context.Context, appID, id string) error
+	// GrantsWithStatus returns the grants of every application with that
+	// status, for the syncer, which serves them all.
+	GrantsWithStatus(ctx context.Context, status string) ([]Grant, error)
+	// GrantByID returns a grant of any application (the syncer's view).
+	GrantByID(ctx context.Context, id string) (*Grant, error)
 }
 
 // Application is a tenant: it owns API keys, connectors, grants.
