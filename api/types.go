@@ -96,3 +96,115 @@ type Grant struct {
 	CreatedAt   int64           `json:"created_at"`
 	UpdatedAt   int64           `json:"updated_at"`
 }
+
+// Participant is a name and address.
+type Participant struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email"`
+}
+
+// Attachment is a message attachment's metadata.
+type Attachment struct {
+	ID                 string `json:"id"`
+	GrantID            string `json:"grant_id"`
+	Filename           string `json:"filename"`
+	ContentType        string `json:"content_type"`
+	Size               int64  `json:"size"`
+	ContentID          string `json:"content_id,omitempty"`
+	ContentDisposition string `json:"content_disposition"`
+	IsInline           bool   `json:"is_inline"`
+}
+
+// Header is one header field, undecoded.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Message is a message (nylas-v3-api.md §4.1).
+type Message struct {
+	Object      string         `json:"object"`
+	ID          string         `json:"id"`
+	GrantID     string         `json:"grant_id"`
+	ThreadID    string         `json:"thread_id,omitempty"`
+	Subject     string         `json:"subject"`
+	From        []Participant  `json:"from"`
+	To          []Participant  `json:"to"`
+	Cc          []Participant  `json:"cc"`
+	Bcc         []Participant  `json:"bcc"`
+	ReplyTo     []Participant  `json:"reply_to"`
+	Date        int64          `json:"date"`
+	Unread      bool           `json:"unread"`
+	Starred     bool           `json:"starred"`
+	Folders     []string       `json:"folders"`
+	Snippet     string         `json:"snippet"`
+	Body        string         `json:"body"`
+	Attachments []Attachment   `json:"attachments"`
+	Metadata    map[string]any `json:"metadata"`
+	Headers     []Header       `json:"headers,omitempty"`
+	CreatedAt   int64          `json:"created_at"`
+}
+
+// RawMessage is a message requested with fields=raw_mime.
+type RawMessage struct {
+	Object  string `json:"object"`
+	ID      string `json:"id"`
+	GrantID string `json:"grant_id"`
+	RawMIME string `json:"raw_mime"` // base64url
+}
+
+// Thread is a conversation.
+type Thread struct {
+	Object                    string        `json:"object"`
+	ID                        string        `json:"id"`
+	GrantID                   string        `json:"grant_id"`
+	Subject                   string        `json:"subject"`
+	Participants              []Participant `json:"participants"`
+	MessageIDs                []string      `json:"message_ids"`
+	DraftIDs                  []string      `json:"draft_ids"`
+	Folders                   []string      `json:"folders"`
+	HasAttachments            bool          `json:"has_attachments"`
+	HasDrafts                 bool          `json:"has_drafts"`
+	Starred                   bool          `json:"starred"`
+	Unread                    bool          `json:"unread"`
+	Snippet                   string        `json:"snippet"`
+	EarliestMessageDate       int64         `json:"earliest_message_date"`
+	LatestMessageReceivedDate int64         `json:"latest_message_received_date"`
+	LatestDraftOrMessage      *Message      `json:"latest_draft_or_message,omitempty"`
+}
+
+// Folder is a mail folder.
+type Folder struct {
+	Object       string   `json:"object"`
+	ID           string   `json:"id"`
+	GrantID      string   `json:"grant_id"`
+	Name         string   `json:"name"`
+	ParentID     string   `json:"parent_id,omitempty"`
+	Attributes   []string `json:"attributes"`
+	SystemFolder bool     `json:"system_folder"`
+	ChildCount   int      `json:"child_count"`
+	TotalCount   int      `json:"total_count"`
+	UnreadCount  int      `json:"unread_count"`
+}
+
+// SyncStatus is Orchard's view of a grant's mail sync
+// (GET /v3/grants/{id}/sync, an Orchard extension).
+type SyncStatus struct {
+	GrantID         string       `json:"grant_id"`
+	State           string       `json:"state"` // connecting, initial_sync, idle, retrying, stopped, not_running
+	InitialSyncDone bool         `json:"initial_sync_done"`
+	Messages        int          `json:"messages"`
+	LastError       string       `json:"last_error,omitempty"`
+	LastErrorAt     int64        `json:"last_error_at,omitempty"`
+	Retries         int          `json:"retries"`
+	Folders         []FolderSync `json:"folders"`
+}
+
+// FolderSync is one folder's sync progress.
+type FolderSync struct {
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	InitialSyncDone bool   `json:"initial_sync_done"`
+	Messages        int    `json:"messages"`
+	LastSyncAt      int64  `json:"last_sync_at,omitempty"`
+}

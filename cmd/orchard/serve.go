@@ -14,6 +14,8 @@ import (
 	"github.com/orchard-mail/orchard/internal/config"
 	"github.com/orchard-mail/orchard/internal/httpapi"
 	"github.com/orchard-mail/orchard/internal/imapx"
+	"github.com/orchard-mail/orchard/internal/mailbox"
+	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/provider/icloud"
 	"github.com/orchard-mail/orchard/internal/provider/imap"
 	"github.com/orchard-mail/orchard/internal/secret"
@@ -22,6 +24,7 @@ import (
 	"github.com/orchard-mail/orchard/internal/store"
 	"github.com/orchard-mail/orchard/internal/store/postgres"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
+	"github.com/orchard-mail/orchard/internal/syncer"
 )
 
 // shutdownGrace is how long in-flight requests get after SIGTERM.
@@ -54,8 +57,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	tlsConfig := &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	imapDialer := &imapx.Dialer{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout}
 	smtpDialer := &smtpx.Dialer{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout}
-	svc := service.New(service.Deps{
+	var svc *service.Service
+	sup := syncer.New(syncer.Options{
+		Store: st, Dialer: imapDialer, Logger: log.With("component", "syncer"),
+		WindowDays: cfg.SyncWindowDays, PollInterval: cfg.SyncPollInterval,
+		Credentials: func(g *store.Grant) (provider.Credentials, error) { return svc.Credentials(g) },
+	})
+	svc = service.New(service.Deps{
 		Store: st, Box: box, Logger: log, ProviderTimeout: cfg.ProviderTimeout,
+		Mailbox: &mailbox.Mailbox{Dialer: imapDialer}, Syncer: sup,
 		ICloudIMAPAddr: cfg.ICloudIMAPAddr, ICloudSMTPAddr: cfg.ICloudSMTPAddr,
 		ICloud: &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},
 		IMAP:   &imap.Verifier{IMAP: imapDialer, SMTP: smtpDialer},
@@ -78,6 +88,18 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	log.Info("orchard serving", "version", version, "listen", ln.Addr().String(), "public_url", cfg.PublicURL,
 		"database", dialectOf(cfg))
 
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		_ = sup.Run(syncCtx)
+	}()
+	// However serve ends, the sync workers stop and are waited for.
+	defer func() {
+		stopSync()
+		<-synced
+	}()
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -94,6 +116,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	stopSync()
+	<-synced
 	log.Info("stopped")
 	return nil
 }

@@ -30,7 +30,10 @@ type Config struct {
 	CAFile          string
 	RootCAs         *x509.CertPool // system roots plus CAFile; nil means system roots only
 	SyncWindowDays  int
-	LogFormat       string
+	// SyncPollInterval is how often folders other than INBOX (watched
+	// with IDLE) are checked for changes.
+	SyncPollInterval time.Duration
+	LogFormat        string
 	// ProviderTimeout bounds one credential check or provider call.
 	ProviderTimeout time.Duration
 	// MaxBodyBytes is the largest request body accepted by JSON endpoints.
@@ -50,6 +53,7 @@ const (
 	EnvCAFile          = "ORCHARD_CA_FILE"
 	EnvSyncWindowDays  = "ORCHARD_SYNC_WINDOW_DAYS"
 	EnvLogFormat       = "ORCHARD_LOG_FORMAT"
+	EnvSyncPoll        = "ORCHARD_SYNC_POLL_INTERVAL"
 	EnvProviderTimeout = "ORCHARD_PROVIDER_TIMEOUT"
 	EnvMaxBodyBytes    = "ORCHARD_MAX_BODY_BYTES"
 )
@@ -121,11 +125,8 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad(EnvLogFormat, "%q is neither text nor json", c.LogFormat)
 	}
-	if d, err := time.ParseDuration(get(EnvProviderTimeout, "30s")); err != nil || d <= 0 {
-		bad(EnvProviderTimeout, "want a positive duration such as 30s")
-	} else {
-		c.ProviderTimeout = d
-	}
+	c.ProviderTimeout = parseDuration(get(EnvProviderTimeout, "30s"), EnvProviderTimeout, bad)
+	c.SyncPollInterval = parseDuration(get(EnvSyncPoll, "60s"), EnvSyncPoll, bad)
 	c.MaxBodyBytes = int64(parseInt(get(EnvMaxBodyBytes, strconv.Itoa(1<<20)), 1024, 1<<30, EnvMaxBodyBytes, bad))
 
 	if len(problems) > 0 {
@@ -160,6 +161,15 @@ func parseInt(v string, lo, hi int, name string, bad func(string, string, ...any
 		return lo
 	}
 	return n
+}
+
+func parseDuration(v, name string, bad func(string, string, ...any)) time.Duration {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		bad(name, "%q is not a positive duration such as 30s", v)
+		return time.Second
+	}
+	return d
 }
 
 func checkHostPort(addr string, allowEmptyHost bool) error {

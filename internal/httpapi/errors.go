@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/orchard-mail/orchard/api"
+	"github.com/orchard-mail/orchard/internal/mailbox"
 	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/service"
 )
@@ -56,7 +57,10 @@ func classify(err error) (int, api.ErrorDetail, int) {
 	var se *service.Error
 	var pe *provider.Error
 	var mbe *http.MaxBytesError
+	var search *mailbox.SearchError
 	switch {
+	case errors.As(err, &search):
+		return http.StatusBadRequest, api.ErrorDetail{Type: api.ErrInvalidRequest, Message: search.Error()}, 0
 	case errors.As(err, &he):
 		return he.status, api.ErrorDetail{Type: he.typ, Message: he.msg}, he.retryAfter
 	case errors.As(err, &mbe):

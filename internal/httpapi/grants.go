@@ -90,3 +90,11 @@ func queryUnix(r *http.Request, name string) (time.Time, error) {
 	}
 	return time.Unix(n, 0), nil
 }
+
+func (s *server) getSyncStatus(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.svc.SyncStatus(r.Context(), appID(r), r.PathValue("grant"))
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, st)
+}

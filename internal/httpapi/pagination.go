@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Limits of list endpoints (nylas-v3-api.md §1.6).
@@ -40,10 +41,16 @@ func parseOffsetPage(r *http.Request, defLimit int) (offsetPage, error) {
 type cursorPage struct {
 	limit  int
 	offset int
+	// afterTime/afterID: keyset position of lists ordered by a time and an
+	// id (messages, threads): the page starts after that item.
+	afterTime time.Time
+	afterID   string
 }
 
 type cursorToken struct {
-	Offset int `json:"o"`
+	Offset int    `json:"o,omitempty"`
+	Time   int64  `json:"t,omitempty"` // Unix microseconds
+	ID     string `json:"i,omitempty"`
 }
 
 func parseCursorPage(r *http.Request, defLimit int) (cursorPage, error) {
@@ -59,8 +66,23 @@ func parseCursorPage(r *http.Request, defLimit int) (cursorPage, error) {
 			return cursorPage{}, badRequest("page_token is not a cursor this server issued")
 		}
 		p.offset = c.Offset
+		if c.ID != "" {
+			p.afterTime, p.afterID = time.UnixMicro(c.Time).UTC(), c.ID
+		}
 	}
 	return p, nil
+}
+
+// keysetPage trims a list fetched with limit+1 items to one page and
+// returns the cursor after its last item, or "" when nothing follows.
+func keysetPage[T any](items []T, limit int, key func(T) (time.Time, string)) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	t, id := key(items[limit-1])
+	raw, _ := json.Marshal(cursorToken{Time: t.UnixMicro(), ID: id})
+	return items, base64.RawURLEncoding.EncodeToString(raw)
 }
 
 // pageOf cuts one page out of a complete list and returns the cursor of

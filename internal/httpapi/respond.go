@@ -47,3 +47,27 @@ func writeCursorPage(w http.ResponseWriter, r *http.Request, data any, next stri
 	writeJSON(w, http.StatusOK, api.Response{RequestID: requestID(r.Context()), Data: data, NextCursor: next})
 	return nil
 }
+
+// selectFields keeps only the top-level fields that select= names (all
+// when it is absent), for GETs and PUTs as Nylas does.
+func selectFields[T any](r *http.Request, items ...T) []any {
+	fields := queryList(r, "select")
+	out := make([]any, len(items))
+	for i, it := range items {
+		if len(fields) == 0 {
+			out[i] = it
+			continue
+		}
+		raw, _ := json.Marshal(it)
+		var all map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &all)
+		kept := make(map[string]json.RawMessage, len(fields))
+		for _, f := range fields {
+			if v, ok := all[f]; ok {
+				kept[f] = v
+			}
+		}
+		out[i] = kept
+	}
+	return out
+}

@@ -68,6 +68,16 @@ func (s *server) routes() {
 	m.Handle("PATCH /v3/grants/{grant}", s.app(s.patchGrant))
 	m.Handle("DELETE /v3/grants/{grant}", s.app(s.deleteGrant))
 
+	m.Handle("GET /v3/grants/{grant}/sync", s.app(s.getSyncStatus))
+	m.Handle("GET /v3/grants/{grant}/messages", s.app(s.listMessages))
+	m.Handle("GET /v3/grants/{grant}/messages/{id}", s.app(s.getMessage))
+	m.Handle("GET /v3/grants/{grant}/threads", s.app(s.listThreads))
+	m.Handle("GET /v3/grants/{grant}/threads/{id}", s.app(s.getThread))
+	m.Handle("GET /v3/grants/{grant}/folders", s.app(s.listFolders))
+	m.Handle("GET /v3/grants/{grant}/folders/{id}", s.app(s.getFolder))
+	m.Handle("GET /v3/grants/{grant}/attachments/{id}", s.app(s.getAttachment))
+	m.Handle("GET /v3/grants/{grant}/attachments/{id}/download", s.app(s.downloadAttachment))
+
 	m.HandleFunc("/", s.noRoute)
 }
 

@@ -89,6 +89,7 @@ func (s *Service) ConnectCustom(ctx context.Context, appID string, in CustomAuth
 			return nil, storeErr(err, "grant")
 		}
 		s.log.InfoContext(ctx, "grant authenticated", "grant_id", g.ID, "provider", g.Provider, "new", isNew)
+		s.grantChanged(g.ID)
 		w := GrantWire(g)
 		return &w, nil
 	}

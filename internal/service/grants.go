@@ -101,6 +101,9 @@ func (s *Service) UpdateGrant(ctx context.Context, appID, ref string, p GrantPat
 	if err := s.store.UpdateGrant(ctx, g); err != nil {
 		return nil, storeErr(err, "grant")
 	}
+	if p.Settings != nil {
+		s.grantChanged(g.ID)
+	}
 	w := GrantWire(g)
 	return &w, nil
 }
@@ -111,7 +114,11 @@ func (s *Service) DeleteGrant(ctx context.Context, appID, ref string) error {
 	if err != nil {
 		return err
 	}
-	return storeErr(s.store.DeleteGrant(ctx, appID, g.ID), "grant")
+	if err := s.store.DeleteGrant(ctx, appID, g.ID); err != nil {
+		return storeErr(err, "grant")
+	}
+	s.grantChanged(g.ID)
+	return nil
 }
 
 // Credentials opens a grant's stored credentials and adds the server

@@ -14,6 +14,7 @@ import (
 	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/secret"
 	"github.com/orchard-mail/orchard/internal/store"
+	"github.com/orchard-mail/orchard/internal/syncer"
 )
 
 // ICloudVerifier checks an iCloud address and app-specific password against
@@ -33,6 +34,12 @@ type Deps struct {
 	Box    *secret.Box
 	ICloud ICloudVerifier
 	IMAP   IMAPVerifier
+	// Mailbox reaches IMAP servers for raw messages, attachments and
+	// native searches.
+	Mailbox Mailbox
+	// Syncer is told when grants change, and reports sync progress; nil
+	// for commands that run no sync.
+	Syncer Syncer
 	// ICloudIMAPAddr and ICloudSMTPAddr are where iCloud grants connect.
 	ICloudIMAPAddr, ICloudSMTPAddr string
 	// ProviderTimeout bounds one credential check.
@@ -48,6 +55,8 @@ type Service struct {
 	box     *secret.Box
 	icloud  ICloudVerifier
 	imap    IMAPVerifier
+	mailbox Mailbox
+	syncer  Syncer
 	timeout time.Duration
 	log     *slog.Logger
 
@@ -57,7 +66,7 @@ type Service struct {
 
 // New returns a Service.
 func New(d Deps) *Service {
-	s := &Service{store: d.Store, box: d.Box, icloud: d.ICloud, imap: d.IMAP,
+	s := &Service{store: d.Store, box: d.Box, icloud: d.ICloud, imap: d.IMAP, mailbox: d.Mailbox, syncer: d.Syncer,
 		timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
 		icloudIMAPAddr: d.ICloudIMAPAddr, icloudSMTPAddr: d.ICloudSMTPAddr}
 	if s.now == nil {
@@ -70,6 +79,20 @@ func New(d Deps) *Service {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s
+}
+
+// Syncer runs the per-grant mail sync.
+type Syncer interface {
+	// GrantChanged starts, restarts or stops the grant's sync worker.
+	GrantChanged(grantID string)
+	// Status reports the grant's sync on this node.
+	Status(grantID string) (syncer.Status, bool)
+}
+
+func (s *Service) grantChanged(id string) {
+	if s.syncer != nil {
+		s.syncer.GrantChanged(id)
+	}
 }
 
 // Ping tells whether the store answers (readiness).

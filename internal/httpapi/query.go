@@ -1,0 +1,37 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+)
+
+// queryList reads a list parameter given either repeated (to=a&to=b, as
+// the Node SDK sends arrays) or comma-separated (to=a,b, as the OpenAPI
+// spec documents), or both.
+func queryList(r *http.Request, name string) []string {
+	var out []string
+	for _, v := range r.URL.Query()[name] {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// queryBool reads an optional boolean parameter.
+func queryBool(r *http.Request, name string) (*bool, error) {
+	switch v := r.URL.Query().Get(name); strings.ToLower(v) {
+	case "":
+		return nil, nil
+	case "true", "1":
+		t := true
+		return &t, nil
+	case "false", "0":
+		f := false
+		return &f, nil
+	default:
+		return nil, badRequest("%s must be true or false", name)
+	}
+}

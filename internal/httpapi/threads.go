@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/orchard-mail/orchard/api"
+	"github.com/orchard-mail/orchard/internal/service"
+	"github.com/orchard-mail/orchard/internal/store"
+)
+
+func (s *server) listThreads(w http.ResponseWriter, r *http.Request) error {
+	p, err := parseCursorPage(r, 20)
+	if err != nil {
+		return err
+	}
+	q := store.ThreadQuery{Limit: p.limit + 1, AfterDate: p.afterTime, AfterID: p.afterID,
+		Subject: r.URL.Query().Get("subject"), AnyEmail: queryList(r, "any_email")}
+	if q.Unread, err = queryBool(r, "unread"); err != nil {
+		return err
+	}
+	if q.Starred, err = queryBool(r, "starred"); err != nil {
+		return err
+	}
+	if q.LatestBefore, err = queryUnix(r, "latest_message_before"); err != nil {
+		return err
+	}
+	if q.LatestAfter, err = queryUnix(r, "latest_message_after"); err != nil {
+		return err
+	}
+	g, ts, err := s.svc.Threads(r.Context(), appID(r), r.PathValue("grant"), q, queryList(r, "in"))
+	if err != nil {
+		return err
+	}
+	ts, next := keysetPage(ts, p.limit, func(t store.Thread) (time.Time, string) { return t.LatestMessageAt, t.ID })
+	latest, err := s.svc.LatestMessages(r.Context(), g.ID, ts)
+	if err != nil {
+		return err
+	}
+	out := make([]api.Thread, len(ts))
+	for i := range ts {
+		var m *store.Message
+		if lm, ok := latest[ts[i].LatestMessageID]; ok {
+			m = &lm
+		}
+		out[i] = service.ThreadWire(&ts[i], m)
+	}
+	return writeCursorPage(w, r, selectFields(r, out...), next)
+}
+
+func (s *server) getThread(w http.ResponseWriter, r *http.Request) error {
+	_, t, latest, err := s.svc.Thread(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, selectFields(r, service.ThreadWire(t, latest))[0])
+}

@@ -1,0 +1,138 @@
+// Package mailbox performs the IMAP operations that the API serves live
+// rather than from the store: streaming a message or one body part, and
+// running a native IMAP search.
+package mailbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/orchard-mail/orchard/internal/imapx"
+	"github.com/orchard-mail/orchard/internal/provider"
+)
+
+// Mailbox opens one IMAP connection per operation. (A per-grant pool is
+// the obvious next step once the syncer's connection can be shared.)
+type Mailbox struct {
+	Dialer *imapx.Dialer
+}
+
+// errMoved says the folder was recreated since it was synced: the stored
+// UID may now name another message, so nothing is read.
+func errMoved(folder string) error {
+	return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Text: fmt.Sprintf("folder %q changed on the server (UIDVALIDITY); the next sync catches up", folder)}
+}
+
+// session dials, logs in and selects folder read-only, checking that its
+// UIDVALIDITY is still the one the UIDs came from.
+func (m *Mailbox) session(ctx context.Context, c provider.Credentials, folder string, uidValidity uint32, fn func(*imapclient.Client) error) error {
+	cl, err := m.Dialer.Dial(ctx, c.IMAPAddr)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.Login(ctx, c.IMAPUsername, c.IMAPPassword); err != nil {
+		return err
+	}
+	return cl.Run(ctx, func(raw *imapclient.Client) error {
+		sel, err := raw.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			return err
+		}
+		if uidValidity != 0 && sel.UIDValidity != uidValidity {
+			return errMoved(folder)
+		}
+		return fn(raw)
+	})
+}
+
+// FetchSection streams BODY.PEEK[section] of one message into fn; ""
+// streams the whole message.
+func (m *Mailbox) FetchSection(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, section string, fn func(io.Reader) error) error {
+	item := &imap.FetchItemBodySection{Peek: true}
+	if section != "" {
+		path, err := parsePart(section)
+		if err != nil {
+			return err
+		}
+		item.Part = path
+	}
+	return m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
+		cmd := raw.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{item}})
+		found := false
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			for it := msg.Next(); it != nil; it = msg.Next() {
+				body, ok := it.(imapclient.FetchItemDataBodySection)
+				if !ok || body.Literal == nil || found {
+					continue
+				}
+				found = true
+				if err := fn(body.Literal); err != nil {
+					_ = cmd.Close()
+					return err
+				}
+			}
+		}
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		if !found {
+			return &provider.Error{Kind: provider.KindUnavailable, Service: "imap",
+				Text: fmt.Sprintf("message UID %d is no longer in %q; the next sync catches up", uid, folder)}
+		}
+		return nil
+	})
+}
+
+// Search runs a native IMAP search in one folder and returns the UIDs.
+func (m *Mailbox) Search(ctx context.Context, c provider.Credentials, folder string, uidValidity uint32, query string) ([]uint32, error) {
+	criteria, err := ParseSearch(query)
+	if err != nil {
+		return nil, &SearchError{Err: err}
+	}
+	var out []uint32
+	err = m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
+		data, err := raw.UIDSearch(criteria, nil).Wait()
+		if err != nil {
+			return err
+		}
+		for _, u := range data.AllUIDs() {
+			out = append(out, uint32(u))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SearchError is a search_query_native that does not parse.
+type SearchError struct{ Err error }
+
+func (e *SearchError) Error() string { return "search_query_native: " + e.Err.Error() }
+func (e *SearchError) Unwrap() error { return e.Err }
+
+func parsePart(section string) ([]int, error) {
+	var path []int
+	n := 0
+	digits := 0
+	for i := 0; i <= len(section); i++ {
+		if i == len(section) || section[i] == '.' {
+			if digits == 0 {
+				return nil, fmt.Errorf("mailbox: bad part %q", section)
+			}
+			path = append(path, n)
+			n, digits = 0, 0
+			continue
+		}
+		c := section[i]
+		if c < '0' || c > '9' || digits > 6 {
+			return nil, fmt.Errorf("mailbox: bad part %q", section)
+		}
+		n = n*10 + int(c-'0')
+		digits++
+	}
+	return path, nil
+}
