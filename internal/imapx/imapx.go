@@ -8,8 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
 	"maps"
 	"net"
 	"strings"
@@ -19,13 +17,14 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/orchard-mail/orchard/internal/opconn"
 	"github.com/orchard-mail/orchard/internal/provider"
 )
 
 const (
 	service = "imap"
 	// DefaultTimeout bounds an operation whose context has no deadline.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = opconn.DefaultTimeout
 	// logoutTimeout bounds the courtesy LOGOUT in Close: a slow server must
 	// not hold up shutdown or a verification that has already succeeded.
 	logoutTimeout = 2 * time.Second
@@ -42,33 +41,11 @@ type Dialer struct {
 	Timeout time.Duration
 }
 
-func (d *Dialer) timeout() time.Duration {
-	if d == nil || d.Timeout <= 0 {
-		return DefaultTimeout
-	}
-	return d.Timeout
-}
-
-// opContext gives ctx a deadline when it has none, so that every operation
-// is bounded: imapclient's own 30 s read timeout only applies while a response
-// is being parsed, not while waiting for it to start.
-func opContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, timeout)
-}
-
 // Client is one authenticated (or about to be) IMAP connection.
 type Client struct {
-	raw     *imapclient.Client
-	conn    *conn
-	addr    string
-	timeout time.Duration
-
-	// opMu serialises operations: the deadline of the connection belongs to
-	// one operation at a time.
-	opMu sync.Mutex
+	raw  *imapclient.Client
+	conn *conn // serialises and bounds operations
+	addr string
 
 	mu   sync.Mutex
 	caps imap.CapSet // post-login capabilities
@@ -78,61 +55,43 @@ type Client struct {
 // greeting. The connection is closed if ctx is cancelled or its deadline
 // passes before the greeting arrives. Errors are *provider.Error.
 func (d *Dialer) Dial(ctx context.Context, addr string) (*Client, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, &provider.Error{Kind: provider.KindProtocol, Service: service, Addr: addr,
-			Text: "invalid address (want host:port)", Err: err}
+	if d == nil {
+		d = &Dialer{}
 	}
-	ctx, cancel := opContext(ctx, d.timeout())
-	defer cancel()
-
-	var nd net.Dialer
-	tcp, err := nd.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, classify(ctx, addr, "connect", err, nil, false)
-	}
-
-	var cfg *tls.Config
-	if d != nil && d.TLSConfig != nil {
-		cfg = d.TLSConfig.Clone()
-	} else {
-		cfg = &tls.Config{}
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = host
-	}
-	if cfg.NextProtos == nil {
-		// As imapclient.DialTLS does: ALPN "imap" lets a server refuse a
-		// connection meant for another protocol (ALPACA).
-		cfg.NextProtos = []string{"imap"}
-	}
-	tc := tls.Client(tcp, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		_ = tcp.Close()
-		e := classify(ctx, addr, "TLS handshake", err, nil, false)
-		if e.Kind == provider.KindProtocol {
-			// Whatever broke the handshake, it was not an IMAP reply.
-			e.Kind = provider.KindTLS
+	return opconn.Dial(ctx, service, addr, d.TLSConfig, d.Timeout, func(ctx context.Context, tcp net.Conn, cfg *tls.Config) (*Client, error) {
+		if cfg.NextProtos == nil {
+			// As imapclient.DialTLS does: ALPN "imap" lets a server refuse a
+			// connection meant for another protocol (ALPACA).
+			cfg.NextProtos = []string{"imap"}
 		}
-		return nil, e
-	}
-
-	cn := &conn{Conn: tc}
-	end := cn.begin(ctx)
-	raw := imapclient.New(cn, &imapclient.Options{})
-	err = raw.WaitGreeting()
-	end()
-	if err != nil {
-		_ = raw.Close()
-		var ie *imap.Error
-		if !errors.As(err, &ie) {
-			if bye, ok := byeGreeting(cn.firstLine()); ok {
-				err = bye
+		tc := tls.Client(tcp, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = tcp.Close()
+			e := classify(ctx, addr, "TLS handshake", err, nil, false)
+			if e.Kind == provider.KindProtocol {
+				// Whatever broke the handshake, it was not an IMAP reply.
+				e.Kind = provider.KindTLS
 			}
+			return nil, e
 		}
-		return nil, classify(ctx, addr, "greeting", err, cn, false)
-	}
-	return &Client{raw: raw, conn: cn, addr: addr, timeout: d.timeout()}, nil
+
+		cn := &conn{Conn: opconn.New(tc, d.Timeout)}
+		end := cn.Begin(ctx)
+		raw := imapclient.New(cn, &imapclient.Options{})
+		err := raw.WaitGreeting()
+		end()
+		if err != nil {
+			_ = raw.Close()
+			var ie *imap.Error
+			if !errors.As(err, &ie) {
+				if bye, ok := byeGreeting(cn.firstLine()); ok {
+					err = bye
+				}
+			}
+			return nil, classify(ctx, addr, "greeting", err, cn.LastErr(), false)
+		}
+		return &Client{raw: raw, conn: cn, addr: addr}, nil
+	})
 }
 
 // byeGreeting recognises a "* BYE [CODE] text" greeting, with which servers
@@ -161,14 +120,14 @@ func byeGreeting(line string) (*imap.Error, bool) {
 func (c *Client) Login(ctx context.Context, username, password string) error {
 	return c.run(ctx, func(ctx context.Context, raw *imapclient.Client) error {
 		if err := raw.Login(username, password).Wait(); err != nil {
-			return classify(ctx, c.addr, "LOGIN", err, c.conn, true).Redact(password)
+			return classify(ctx, c.addr, "LOGIN", err, c.conn.LastErr(), true).Redact(password)
 		}
 		// Ask explicitly: go-imap drops its capability cache when LOGIN
 		// completes, but there is a window in which Caps() still returns the
 		// pre-login set.
 		caps, err := raw.Capability().Wait()
 		if err != nil {
-			return classify(ctx, c.addr, "CAPABILITY", err, c.conn, false)
+			return classify(ctx, c.addr, "CAPABILITY", err, c.conn.LastErr(), false)
 		}
 		if caps == nil {
 			caps = imap.CapSet{}
@@ -203,28 +162,16 @@ func (c *Client) Raw() *imapclient.Client { return c.raw }
 // not call Run or Login.
 func (c *Client) Run(ctx context.Context, fn func(*imapclient.Client) error) error {
 	return c.run(ctx, func(ctx context.Context, raw *imapclient.Client) error {
-		err := fn(raw)
-		if err == nil {
-			return nil
-		}
-		var pe *provider.Error
-		if errors.As(err, &pe) {
-			return err
-		}
-		return classify(ctx, c.addr, "command", err, c.conn, false)
+		return provider.Classify(fn(raw), func(err error) *provider.Error {
+			return classify(ctx, c.addr, "command", err, c.conn.LastErr(), false)
+		})
 	})
 }
 
 // run bounds fn by an operation context derived from ctx; fn must
 // classify with the context it is given, whose deadline is the one enforced.
 func (c *Client) run(ctx context.Context, fn func(context.Context, *imapclient.Client) error) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
-	ctx, cancel := opContext(ctx, c.timeout)
-	defer cancel()
-	end := c.conn.begin(ctx)
-	defer end()
-	return fn(ctx, c.raw)
+	return c.conn.Do(ctx, func(ctx context.Context) error { return fn(ctx, c.raw) })
 }
 
 // Close logs out (best effort, bounded by a short deadline; iCloud answers
@@ -233,16 +180,11 @@ func (c *Client) run(ctx context.Context, fn func(context.Context, *imapclient.C
 func (c *Client) Close() error {
 	// If an operation is still running, do not wait for it: closing the
 	// connection is what ends it.
-	if c.opMu.TryLock() {
+	c.conn.Courtesy(logoutTimeout, func() {
 		if st := c.raw.State(); st == imap.ConnStateNotAuthenticated || st == imap.ConnStateAuthenticated || st == imap.ConnStateSelected {
-			ctx, cancel := context.WithTimeout(context.Background(), min(logoutTimeout, c.timeout))
-			end := c.conn.begin(ctx)
 			_ = c.raw.Logout().Wait()
-			end()
-			cancel()
 		}
-		c.opMu.Unlock()
-	}
+	})
 	// raw.Close reports why its reader stopped (EOF after BYE, a timeout, a
 	// parse error); none of that matters to a caller that is done with the
 	// connection, and the socket is closed either way.
@@ -251,55 +193,16 @@ func (c *Client) Close() error {
 }
 
 // classify turns an error from a phase of the IMAP conversation into a
-// *provider.Error. cn may be nil before the connection exists. login selects
-// the LOGIN rules, where a plain NO means the credentials were refused.
-func classify(ctx context.Context, addr, phase string, err error, cn *conn, login bool) *provider.Error {
-	e := &provider.Error{Service: service, Addr: addr, Err: err}
-
+// *provider.Error. ioErr is the first I/O error on the connection (nil before
+// the connection exists): imapclient formats transport errors with %v,
+// losing their type, and the connection kept the original. login selects the
+// LOGIN rules, where a plain NO means the credentials were refused.
+func classify(ctx context.Context, addr, phase string, err, ioErr error, login bool) *provider.Error {
 	var ie *imap.Error
 	if errors.As(err, &ie) {
-		e.Kind = statusKind(ie, login)
-		e.Text = statusText(ie)
-		return e
+		return &provider.Error{Kind: statusKind(ie, login), Service: service, Addr: addr, Text: statusText(ie), Err: err}
 	}
-
-	// The context decides first: when it ends, the connection is closed under
-	// the library, whose error then only says "use of closed connection".
-	switch ctxErr := ctx.Err(); {
-	case errors.Is(ctxErr, context.DeadlineExceeded):
-		e.Kind = provider.KindTimeout
-		e.Text = phase + ": no answer before the deadline"
-		return e
-	case errors.Is(ctxErr, context.Canceled):
-		// Cancellation is the caller's choice, not a verdict on the server:
-		// report it as transient and keep context.Canceled in the chain.
-		e.Kind = provider.KindUnavailable
-		e.Text = phase + ": cancelled"
-		e.Err = ctxErr
-		return e
-	}
-
-	// imapclient formats transport errors with %v, losing their type; the
-	// connection kept the original.
-	cause := err
-	if cn != nil {
-		if ioErr := cn.lastErr(); ioErr != nil {
-			cause = ioErr
-		}
-	}
-	if kind, ok := provider.NetErrorKind(cause); ok {
-		e.Kind = kind
-		e.Err = cause
-		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
-			e.Text = phase + ": connection closed by server"
-		} else {
-			e.Text = fmt.Sprintf("%s: %v", phase, cause)
-		}
-		return e
-	}
-	e.Kind = provider.KindProtocol
-	e.Text = fmt.Sprintf("%s: %v", phase, err)
-	return e
+	return provider.TransportError(ctx, service, addr, phase, err, ioErr)
 }
 
 // statusKind maps a tagged NO/BAD (or an untagged BYE) to a kind. The

@@ -1,7 +1,6 @@
 package imapx_test
 
 import (
-	"crypto/tls"
 	"testing"
 	"time"
 
@@ -10,24 +9,21 @@ import (
 
 	"github.com/orchard-mail/orchard/internal/imapx"
 	"github.com/orchard-mail/orchard/internal/provider"
-	"github.com/orchard-mail/orchard/internal/testenv"
+	"github.com/orchard-mail/orchard/internal/provider/providertest"
+	"github.com/orchard-mail/orchard/internal/testnet"
 )
 
 // Against the real Dovecot of scripts/testenv (skipped when it is not running).
 func TestDovecot(t *testing.T) {
 	t.Parallel()
-	env := testenv.Get(t)
+	env, d, _ := providertest.Testenv(t)
 	alice := env.User(t, 0)
-	d := &imapx.Dialer{TLSConfig: &tls.Config{RootCAs: env.CAPool(t)}}
 
 	t.Run("good login", func(t *testing.T) {
 		t.Parallel()
-		ctx := ctxTimeout(t, 10*time.Second)
+		ctx := testnet.Context(t, 10*time.Second)
 		start := time.Now()
-		c, err := d.Dial(ctx, env.IMAPAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dial(t, ctx, d, env.IMAPAddr)
 		if err := c.Login(ctx, alice.Email, alice.Password); err != nil {
 			t.Fatal(err)
 		}
@@ -45,25 +41,20 @@ func TestDovecot(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		c.Close()
 		t.Logf("dial+TLS+LOGIN+CAPABILITY OK in %v", elapsed)
 	})
 	t.Run("wrong password", func(t *testing.T) {
 		t.Parallel()
-		ctx := ctxTimeout(t, 10*time.Second)
+		ctx := testnet.Context(t, 10*time.Second)
 		start := time.Now()
-		c, err := d.Dial(ctx, env.IMAPAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		err = c.Login(ctx, alice.Email, "wrong-"+password)
+		c := dial(t, ctx, d, env.IMAPAddr)
+		err := c.Login(ctx, alice.Email, "wrong-"+password)
 		pe := wantKind(t, err, provider.KindAuth)
 		t.Logf("refused in %v: %v", time.Since(start), pe)
 	})
 	t.Run("no CA", func(t *testing.T) {
 		t.Parallel()
-		_, err := (&imapx.Dialer{}).Dial(ctxTimeout(t, 10*time.Second), env.IMAPAddr)
+		_, err := (&imapx.Dialer{}).Dial(testnet.Context(t, 10*time.Second), env.IMAPAddr)
 		wantKind(t, err, provider.KindTLS)
 	})
 }

@@ -3,7 +3,6 @@ package imapx_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -15,6 +14,8 @@ import (
 	"github.com/orchard-mail/orchard/internal/imapx"
 	"github.com/orchard-mail/orchard/internal/imapx/imapxtest"
 	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/provider/providertest"
+	"github.com/orchard-mail/orchard/internal/testnet"
 )
 
 const (
@@ -22,49 +23,35 @@ const (
 	password = "abcd-efgh-ijkl-mnop"
 )
 
+// dial connects with d and fails the test if that fails; the client is
+// closed when the test ends.
+func dial(t *testing.T, ctx context.Context, d *imapx.Dialer, addr string) *imapx.Client {
+	t.Helper()
+	c, err := d.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // wantKind asserts that err is a *provider.Error of the given kind for the
 // imap service, and that nothing in it reveals the password.
 func wantKind(t *testing.T, err error, kind provider.ErrorKind) *provider.Error {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %v", kind)
-	}
-	var pe *provider.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("got %T %v, want *provider.Error", err, err)
-	}
-	if pe.Kind != kind {
-		t.Fatalf("got kind %v (%v), want %v", pe.Kind, err, kind)
-	}
-	if pe.Service != "imap" {
-		t.Errorf("Service = %q, want imap", pe.Service)
-	}
-	if strings.Contains(err.Error(), password) || strings.Contains(pe.Text, password) {
-		t.Errorf("error reveals the password: %v", err)
-	}
-	return pe
-}
-
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
+	return providertest.WantKind(t, err, "imap", kind, password)
 }
 
 func TestMemServerLogin(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	addr := imapxtest.MemServer(t, ca, map[string]string{user: password})
 	d := &imapx.Dialer{TLSConfig: ca.ClientConfig()}
 
 	t.Run("good", func(t *testing.T) {
 		t.Parallel()
-		ctx := ctxTimeout(t, 5*time.Second)
-		c, err := d.Dial(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		ctx := testnet.Context(t, 5*time.Second)
+		c := dial(t, ctx, d, addr)
 		if c.Caps() != nil {
 			t.Errorf("Caps before login = %v, want nil", c.Caps())
 		}
@@ -75,7 +62,7 @@ func TestMemServerLogin(t *testing.T) {
 			t.Errorf("Caps after login = %v, want IMAP4rev1 and IDLE", c.Caps())
 		}
 		// The client is usable afterwards, through Run.
-		err = c.Run(ctx, func(raw *imapclient.Client) error {
+		err := c.Run(ctx, func(raw *imapclient.Client) error {
 			_, err := raw.Select("INBOX", nil).Wait()
 			return err
 		})
@@ -92,13 +79,9 @@ func TestMemServerLogin(t *testing.T) {
 	})
 	t.Run("wrong password", func(t *testing.T) {
 		t.Parallel()
-		ctx := ctxTimeout(t, 5*time.Second)
-		c, err := d.Dial(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		err = c.Login(ctx, user, "wrong-"+password)
+		ctx := testnet.Context(t, 5*time.Second)
+		c := dial(t, ctx, d, addr)
+		err := c.Login(ctx, user, "wrong-"+password)
 		pe := wantKind(t, err, provider.KindAuth)
 		if !strings.Contains(pe.Text, "[AUTHENTICATIONFAILED]") {
 			t.Errorf("Text = %q, want the server's [AUTHENTICATIONFAILED] reply", pe.Text)
@@ -139,7 +122,7 @@ func loginReply(reply ...string) imapxtest.Handler {
 
 func TestLoginReplies(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	d := &imapx.Dialer{TLSConfig: ca.ClientConfig()}
 	for _, tc := range []struct {
 		name  string
@@ -164,13 +147,9 @@ func TestLoginReplies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := imapxtest.NewFake(t, ca, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready", loginReply(tc.reply...))
-			ctx := ctxTimeout(t, 5*time.Second)
-			c, err := d.Dial(ctx, f.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			err = c.Login(ctx, user, password)
+			ctx := testnet.Context(t, 5*time.Second)
+			c := dial(t, ctx, d, f.Addr)
+			err := c.Login(ctx, user, password)
 			pe := wantKind(t, err, tc.kind)
 			if tc.text != "" && pe.Text != tc.text {
 				t.Errorf("Text = %q, want %q", pe.Text, tc.text)
@@ -184,7 +163,7 @@ func TestLoginReplies(t *testing.T) {
 
 func TestICloudShapedSession(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	// Post-login CAPABILITY as iCloud sends it: server-id tokens inside the
 	// list and a trailing space before CRLF (icloud.md §B.2). go-imap beta.8
 	// accepts the trailing space (its issue #571); this pins that.
@@ -201,7 +180,7 @@ func TestICloudShapedSession(t *testing.T) {
 		return nil // LOGOUT: bare "* BYE"
 	})
 	d := &imapx.Dialer{TLSConfig: ca.ClientConfig()}
-	ctx := ctxTimeout(t, 5*time.Second)
+	ctx := testnet.Context(t, 5*time.Second)
 	c, err := d.Dial(ctx, f.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -237,98 +216,73 @@ func TestICloudShapedSession(t *testing.T) {
 
 func TestTimeouts(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	d := &imapx.Dialer{TLSConfig: ca.ClientConfig()}
 	const deadline = 300 * time.Millisecond
 
 	check := func(t *testing.T, start time.Time, err error) {
 		t.Helper()
-		wantKind(t, err, provider.KindTimeout)
-		if el := time.Since(start); el > deadline+time.Second {
-			t.Errorf("took %v, want < %v", el, deadline+time.Second)
-		}
+		providertest.WantTimeout(t, err, "imap", start, deadline, password)
 	}
-	t.Run("silent TCP", func(t *testing.T) {
-		t.Parallel()
-		addr := imapxtest.Silent(t, ca, false)
-		start := time.Now()
-		_, err := d.Dial(ctxTimeout(t, deadline), addr)
-		check(t, start, err)
-	})
-	t.Run("no greeting", func(t *testing.T) {
-		t.Parallel()
-		addr := imapxtest.Silent(t, ca, true)
-		start := time.Now()
-		_, err := d.Dial(ctxTimeout(t, deadline), addr)
-		check(t, start, err)
-	})
+	for _, tc := range []struct {
+		name    string
+		tlsDone bool
+	}{{"silent TCP", false}, {"no greeting", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := testnet.Silent(t, ca, tc.tlsDone)
+			start := time.Now()
+			_, err := d.Dial(testnet.Context(t, deadline), addr)
+			check(t, start, err)
+		})
+	}
 	t.Run("dialer timeout without ctx deadline", func(t *testing.T) {
 		t.Parallel()
-		addr := imapxtest.Silent(t, ca, true)
+		addr := testnet.Silent(t, ca, true)
 		d := &imapx.Dialer{TLSConfig: ca.ClientConfig(), Timeout: deadline}
 		start := time.Now()
 		_, err := d.Dial(context.Background(), addr)
 		check(t, start, err)
 	})
-	for _, viaDialer := range []bool{false, true} {
-		name := "no answer to LOGIN, ctx deadline"
-		if viaDialer {
-			name = "no answer to LOGIN, dialer timeout"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			block := make(chan struct{})
-			f := imapxtest.NewFake(t, ca, "* OK ready", func(tag, cmd, args string) []string {
-				if cmd == "LOGIN" {
-					<-block
-				}
-				return []string{tag + " OK"}
-			})
-			// Registered after NewFake so that it runs before the fake's
-			// cleanup waits for its handlers.
-			t.Cleanup(func() { close(block) })
-			d := &imapx.Dialer{TLSConfig: ca.ClientConfig(), Timeout: deadline}
-			c, err := d.Dial(ctxTimeout(t, 5*time.Second), f.Addr)
-			if err != nil {
-				t.Fatal(err)
+	providertest.Stalled(t, "no answer to LOGIN", "imap", deadline, func(t *testing.T) func(context.Context) error {
+		block := make(chan struct{})
+		f := imapxtest.NewFake(t, ca, "* OK ready", func(tag, cmd, args string) []string {
+			if cmd == "LOGIN" {
+				<-block
 			}
-			defer c.Close()
-			ctx := context.Background()
-			if !viaDialer {
-				ctx = ctxTimeout(t, deadline)
-			}
-			start := time.Now()
-			err = c.Login(ctx, user, password)
-			check(t, start, err)
+			return []string{tag + " OK"}
 		})
-	}
+		// Registered after NewFake so that it runs before the fake's
+		// cleanup waits for its handlers.
+		t.Cleanup(func() { close(block) })
+		d := &imapx.Dialer{TLSConfig: ca.ClientConfig(), Timeout: deadline}
+		c, err := d.Dial(testnet.Context(t, 5*time.Second), f.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return func(ctx context.Context) error { return c.Login(ctx, user, password) }
+	}, password)
 }
 
 func TestCancel(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
-	addr := imapxtest.Silent(t, ca, true)
+	ca := testnet.NewCA(t)
+	addr := testnet.Silent(t, ca, true)
 	d := &imapx.Dialer{TLSConfig: ca.ClientConfig()}
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
-	start := time.Now()
-	_, err := d.Dial(ctx, addr)
-	wantKind(t, err, provider.KindUnavailable)
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("err %v does not wrap context.Canceled", err)
-	}
-	if el := time.Since(start); el > time.Second {
-		t.Errorf("cancelled dial returned after %v", el)
-	}
+	providertest.WantCancelled(t, "imap", func(ctx context.Context) error {
+		_, err := d.Dial(ctx, addr)
+		return err
+	})
 }
 
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	d := &imapx.Dialer{TLSConfig: ca.ClientConfig()}
 	t.Run("closed port", func(t *testing.T) {
 		t.Parallel()
-		_, err := d.Dial(ctxTimeout(t, 5*time.Second), imapxtest.ClosedAddr(t))
+		_, err := d.Dial(testnet.Context(t, 5*time.Second), testnet.ClosedAddr(t))
 		pe := wantKind(t, err, provider.KindUnavailable)
 		if pe.Permanent() {
 			t.Error("closed port reported as permanent")
@@ -337,7 +291,7 @@ func TestUnavailable(t *testing.T) {
 	t.Run("greeting BYE", func(t *testing.T) {
 		t.Parallel()
 		f := imapxtest.NewFake(t, ca, "* BYE [UNAVAILABLE] Too many connections", func(tag, cmd, args string) []string { return nil })
-		_, err := d.Dial(ctxTimeout(t, 5*time.Second), f.Addr)
+		_, err := d.Dial(testnet.Context(t, 5*time.Second), f.Addr)
 		pe := wantKind(t, err, provider.KindUnavailable)
 		if pe.Text != "BYE [UNAVAILABLE] Too many connections" {
 			t.Errorf("Text = %q, want the BYE greeting", pe.Text)
@@ -351,12 +305,8 @@ func TestUnavailable(t *testing.T) {
 			}
 			return nil
 		})
-		ctx := ctxTimeout(t, 5*time.Second)
-		c, err := d.Dial(ctx, f.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		ctx := testnet.Context(t, 5*time.Second)
+		c := dial(t, ctx, d, f.Addr)
 		pe := wantKind(t, c.Login(ctx, user, password), provider.KindUnavailable)
 		if !strings.Contains(pe.Text, "closed") {
 			t.Errorf("Text = %q, want it to say the connection was closed", pe.Text)
@@ -364,16 +314,16 @@ func TestUnavailable(t *testing.T) {
 	})
 	t.Run("bad address", func(t *testing.T) {
 		t.Parallel()
-		_, err := d.Dial(ctxTimeout(t, time.Second), "no-port")
+		_, err := d.Dial(testnet.Context(t, time.Second), "no-port")
 		wantKind(t, err, provider.KindProtocol)
 	})
 }
 
 func TestTLSFailures(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	addr := imapxtest.MemServer(t, ca, map[string]string{user: password})
-	other := imapxtest.NewCA(t)
+	other := testnet.NewCA(t)
 	for _, tc := range []struct {
 		name string
 		cfg  *tls.Config
@@ -385,7 +335,7 @@ func TestTLSFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			d := &imapx.Dialer{TLSConfig: tc.cfg}
-			_, err := d.Dial(ctxTimeout(t, 5*time.Second), addr)
+			_, err := d.Dial(testnet.Context(t, 5*time.Second), addr)
 			pe := wantKind(t, err, provider.KindTLS)
 			if !pe.Permanent() {
 				t.Error("TLS failure not permanent")
@@ -397,7 +347,7 @@ func TestTLSFailures(t *testing.T) {
 		// A plaintext IMAP server on the implicit-TLS port.
 		addr := plainServer(t, "* OK plaintext IMAP ready\r\n")
 		d := &imapx.Dialer{TLSConfig: ca.ClientConfig()}
-		_, err := d.Dial(ctxTimeout(t, 5*time.Second), addr)
+		_, err := d.Dial(testnet.Context(t, 5*time.Second), addr)
 		wantKind(t, err, provider.KindTLS)
 	})
 }
@@ -409,21 +359,12 @@ func plainServer(t *testing.T, greeting string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				c.Write([]byte(greeting))
-				buf := make([]byte, 1024)
-				c.Read(buf)
-			}()
-		}
-	}()
+	testnet.Serve(t, ln, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte(greeting))
+		buf := make([]byte, 1024)
+		c.Read(buf)
+	})
 	return ln.Addr().String()
 }

@@ -193,11 +193,77 @@ func NetErrorKind(err error) (kind ErrorKind, ok bool) {
 	return 0, false
 }
 
+// TransportError builds the *Error for err, a failure in the given phase of
+// a conversation with service at addr that is not a protocol reply (the
+// protocol wrappers recognise their replies first). ctx is the operation's
+// context and decides first: when it ends, the connection is closed under
+// the library, whose error then only says "use of closed connection". Then
+// the transport error is classified by NetErrorKind: ioErr when it is not nil
+// (the first I/O error recorded on the connection, whose type a library may
+// have lost), err otherwise. Anything else is KindProtocol: the bytes arrived
+// but made no sense.
+func TransportError(ctx context.Context, service, addr, phase string, err, ioErr error) *Error {
+	e := &Error{Service: service, Addr: addr, Err: err}
+	switch ctxErr := ctx.Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		e.Kind = KindTimeout
+		e.Text = phase + ": no answer before the deadline"
+		return e
+	case errors.Is(ctxErr, context.Canceled):
+		// Cancellation is the caller's choice, not a verdict on the server:
+		// report it as transient and keep context.Canceled in the chain.
+		e.Kind = KindUnavailable
+		e.Text = phase + ": cancelled"
+		e.Err = ctxErr
+		return e
+	}
+	cause := err
+	if ioErr != nil {
+		cause = ioErr
+	}
+	if kind, ok := NetErrorKind(cause); ok {
+		e.Kind = kind
+		e.Err = cause
+		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
+			e.Text = phase + ": connection closed by server"
+		} else {
+			e.Text = fmt.Sprintf("%s: %v", phase, cause)
+		}
+		return e
+	}
+	e.Kind = KindProtocol
+	e.Text = fmt.Sprintf("%s: %v", phase, err)
+	return e
+}
+
+// Classify returns nil for nil, err itself when it already holds an *Error
+// (a verdict made closer to the protocol passes through), and classify(err)
+// otherwise.
+func Classify(err error, classify func(error) *Error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return classify(err)
+}
+
 // Credentials are what Orchard needs to reach one mail account. Passwords are
 // secrets: never log or return them.
 type Credentials struct {
 	IMAPAddr, IMAPUsername, IMAPPassword string // IMAPAddr host:port, implicit TLS
 	SMTPAddr, SMTPUsername, SMTPPassword string // SMTPAddr host:port, STARTTLS + AUTH
+}
+
+// SameLogin returns the Credentials of an account that logs in to IMAP and
+// to SMTP with the same username and password.
+func SameLogin(imapAddr, smtpAddr, username, password string) Credentials {
+	return Credentials{
+		IMAPAddr: imapAddr, IMAPUsername: username, IMAPPassword: password,
+		SMTPAddr: smtpAddr, SMTPUsername: username, SMTPPassword: password,
+	}
 }
 
 // String keeps passwords out of fmt output (%v, %+v) in case a Credentials

@@ -9,22 +9,21 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/orchard-mail/orchard/internal/opconn"
 	"github.com/orchard-mail/orchard/internal/provider"
 )
 
 const (
 	service = "smtp"
 	// DefaultTimeout bounds an operation whose context has no deadline.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = opconn.DefaultTimeout
 	// quitTimeout bounds the courtesy QUIT in Close.
 	quitTimeout = 2 * time.Second
 	// DefaultLocalName is the EHLO name when Dialer.LocalName is empty, as in
@@ -48,27 +47,13 @@ type Dialer struct {
 	LocalName string
 }
 
-func (d *Dialer) timeout() time.Duration {
-	if d == nil || d.Timeout <= 0 {
-		return DefaultTimeout
-	}
-	return d.Timeout
-}
-
-func opContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, timeout)
-}
-
 // Client is one SMTP connection, TLS established, not yet authenticated.
 type Client struct {
-	raw     *smtp.Client
-	conn    *conn
-	addr    string
-	timeout time.Duration
-	opMu    sync.Mutex // the connection deadline belongs to one operation at a time
+	raw *smtp.Client
+	// conn serialises and bounds operations. It sits below TLS, so it bounds
+	// the handshake too, and its first I/O error is the transport's own.
+	conn *opconn.Conn
+	addr string
 }
 
 // Dial connects to addr, reads the greeting, says EHLO, upgrades with
@@ -76,70 +61,52 @@ type Client struct {
 // does not offer STARTTLS gets KindTLS: credentials are never sent in the
 // clear. Errors are *provider.Error.
 func (d *Dialer) Dial(ctx context.Context, addr string) (*Client, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, &provider.Error{Kind: provider.KindProtocol, Service: service, Addr: addr,
-			Text: "invalid address (want host:port)", Err: err}
+	if d == nil {
+		d = &Dialer{}
 	}
-	ctx, cancel := opContext(ctx, d.timeout())
-	defer cancel()
+	return opconn.Dial(ctx, service, addr, d.TLSConfig, d.Timeout, func(ctx context.Context, tcp net.Conn, cfg *tls.Config) (*Client, error) {
+		// The deadline wrapper sits below TLS, so it bounds the handshake too.
+		cn := opconn.New(tcp, d.Timeout)
+		end := cn.Begin(ctx)
+		defer end()
 
-	var nd net.Dialer
-	tcp, err := nd.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, classify(ctx, addr, "connect", err, nil)
-	}
-	// The deadline wrapper sits below TLS, so it bounds the handshake too.
-	cn := &conn{Conn: tcp}
-	end := cn.begin(ctx)
-	defer end()
-
-	var cfg *tls.Config
-	if d != nil && d.TLSConfig != nil {
-		cfg = d.TLSConfig.Clone()
-	} else {
-		cfg = &tls.Config{}
-	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = host
-	}
-
-	// NewClientStartTLS reads the greeting, sends EHLO, checks that STARTTLS
-	// is offered and sends it; the TLS handshake itself happens lazily with
-	// the next command.
-	raw, err := smtp.NewClientStartTLS(cn, cfg)
-	if err != nil {
-		_ = tcp.Close()
-		if isNoStartTLS(err) {
+		// NewClientStartTLS reads the greeting, sends EHLO, checks that
+		// STARTTLS is offered and sends it; the TLS handshake itself happens
+		// lazily with the next command.
+		raw, err := smtp.NewClientStartTLS(cn, cfg)
+		if err != nil {
+			_ = tcp.Close()
+			if isNoStartTLS(err) {
+				return nil, &provider.Error{Kind: provider.KindTLS, Service: service, Addr: addr,
+					Text: "server does not offer STARTTLS", Err: err}
+			}
+			return nil, classify(ctx, addr, "greeting/STARTTLS", err, cn)
+		}
+		localName := DefaultLocalName
+		if d.LocalName != "" {
+			localName = d.LocalName
+		}
+		// EHLO again over TLS (RFC 3207 §4.2: forget what was said in the
+		// clear). This runs the handshake.
+		if err := raw.Hello(localName); err != nil {
+			e := classify(ctx, addr, "EHLO after STARTTLS", err, cn)
+			if st, _ := raw.TLSConnectionState(); !st.HandshakeComplete && e.Kind == provider.KindProtocol {
+				// An untyped handshake failure (e.g. no common protocol
+				// version): whatever it was, it was not an SMTP reply.
+				e.Kind = provider.KindTLS
+			}
+			_ = raw.Close()
+			return nil, e
+		}
+		if _, ok := raw.TLSConnectionState(); !ok {
+			// Cannot happen with go-smtp v0.25.1; guards against a change
+			// that would silently drop TLS.
+			_ = raw.Close()
 			return nil, &provider.Error{Kind: provider.KindTLS, Service: service, Addr: addr,
-				Text: "server does not offer STARTTLS", Err: err}
+				Text: "connection is not encrypted after STARTTLS"}
 		}
-		return nil, classify(ctx, addr, "greeting/STARTTLS", err, cn)
-	}
-	localName := DefaultLocalName
-	if d != nil && d.LocalName != "" {
-		localName = d.LocalName
-	}
-	// EHLO again over TLS (RFC 3207 §4.2: forget what was said in the clear).
-	// This runs the handshake.
-	if err := raw.Hello(localName); err != nil {
-		e := classify(ctx, addr, "EHLO after STARTTLS", err, cn)
-		if st, _ := raw.TLSConnectionState(); !st.HandshakeComplete && e.Kind == provider.KindProtocol {
-			// An untyped handshake failure (e.g. no common protocol version):
-			// whatever it was, it was not an SMTP reply.
-			e.Kind = provider.KindTLS
-		}
-		_ = raw.Close()
-		return nil, e
-	}
-	if _, ok := raw.TLSConnectionState(); !ok {
-		// Cannot happen with go-smtp v0.25.1; guards against a change that
-		// would silently drop TLS.
-		_ = raw.Close()
-		return nil, &provider.Error{Kind: provider.KindTLS, Service: service, Addr: addr,
-			Text: "connection is not encrypted after STARTTLS"}
-	}
-	return &Client{raw: raw, conn: cn, addr: addr, timeout: d.timeout()}, nil
+		return &Client{raw: raw, conn: cn, addr: addr}, nil
+	})
 }
 
 // isNoStartTLS recognises go-smtp's error for a server without STARTTLS. It is
@@ -197,34 +164,25 @@ func (c *Client) Raw() *smtp.Client { return c.raw }
 // not call Run or Auth.
 func (c *Client) Run(ctx context.Context, fn func(*smtp.Client) error) error {
 	return c.run(ctx, func(ctx context.Context, raw *smtp.Client) error {
-		err := fn(raw)
-		if err == nil {
-			return nil
-		}
-		var pe *provider.Error
-		if errors.As(err, &pe) {
-			return err
-		}
-		return classify(ctx, c.addr, "command", err, c.conn)
+		return provider.Classify(fn(raw), func(err error) *provider.Error {
+			return classify(ctx, c.addr, "command", err, c.conn)
+		})
 	})
 }
 
 // run bounds fn by an operation context derived from ctx; fn must
 // classify with the context it is given, whose deadline is the one enforced.
 func (c *Client) run(ctx context.Context, fn func(context.Context, *smtp.Client) error) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
-	ctx, cancel := opContext(ctx, c.timeout)
-	defer cancel()
-	end := c.conn.begin(ctx)
-	defer end()
-	err := fn(ctx, c.raw)
-	if err != nil && (ctx.Err() != nil || c.conn.lastErr() != nil) {
-		// No reply, or half of one: a late answer would be read as the reply
-		// to the next command, so the connection cannot be used again.
-		_ = c.conn.Close()
-	}
-	return err
+	return c.conn.Do(ctx, func(ctx context.Context) error {
+		err := fn(ctx, c.raw)
+		if err != nil && (ctx.Err() != nil || c.conn.LastErr() != nil) {
+			// No reply, or half of one: a late answer would be read as the
+			// reply to the next command, so the connection cannot be used
+			// again.
+			_ = c.conn.Close()
+		}
+		return err
+	})
 }
 
 // Close sends QUIT (best effort, short deadline) and closes the connection.
@@ -232,63 +190,29 @@ func (c *Client) run(ctx context.Context, fn func(context.Context, *smtp.Client)
 func (c *Client) Close() error {
 	// Skip QUIT while an operation runs (closing is what ends it) and after
 	// an I/O failure (the connection is gone or out of step).
-	if c.opMu.TryLock() {
-		if c.conn.lastErr() == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), min(quitTimeout, c.timeout))
-			end := c.conn.begin(ctx)
+	c.conn.Courtesy(quitTimeout, func() {
+		if c.conn.LastErr() == nil {
 			_ = c.raw.Quit()
-			end()
-			cancel()
 		}
-		c.opMu.Unlock()
-	}
+	})
 	_ = c.raw.Close()
 	return nil
 }
 
 // classify turns an error from a phase of the SMTP conversation into a
-// *provider.Error.
-func classify(ctx context.Context, addr, phase string, err error, cn *conn) *provider.Error {
-	e := &provider.Error{Service: service, Addr: addr, Err: err}
-
+// *provider.Error. cn may be nil before the connection exists; its first I/O
+// error is classified when err does not carry a transport error itself (the
+// error above TLS says more than the one below it).
+func classify(ctx context.Context, addr, phase string, err error, cn *opconn.Conn) *provider.Error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		e.Kind = replyKind(se)
-		e.Text = replyText(se)
-		return e
+		return &provider.Error{Kind: replyKind(se), Service: service, Addr: addr, Text: replyText(se), Err: err}
 	}
-
-	switch ctxErr := ctx.Err(); {
-	case errors.Is(ctxErr, context.DeadlineExceeded):
-		e.Kind = provider.KindTimeout
-		e.Text = phase + ": no answer before the deadline"
-		return e
-	case errors.Is(ctxErr, context.Canceled):
-		e.Kind = provider.KindUnavailable
-		e.Text = phase + ": cancelled"
-		e.Err = ctxErr
-		return e
-	}
-
-	cause := err
+	var ioErr error
 	if _, ok := provider.NetErrorKind(err); !ok && cn != nil {
-		if ioErr := cn.lastErr(); ioErr != nil {
-			cause = ioErr
-		}
+		ioErr = cn.LastErr()
 	}
-	if kind, ok := provider.NetErrorKind(cause); ok {
-		e.Kind = kind
-		e.Err = cause
-		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
-			e.Text = phase + ": connection closed by server"
-		} else {
-			e.Text = fmt.Sprintf("%s: %v", phase, cause)
-		}
-		return e
-	}
-	e.Kind = provider.KindProtocol
-	e.Text = fmt.Sprintf("%s: %v", phase, err)
-	return e
+	return provider.TransportError(ctx, service, addr, phase, err, ioErr)
 }
 
 // replyKind maps an SMTP reply to a kind. 535 (credentials invalid), 534

@@ -1,23 +1,23 @@
 package smtpx_test
 
 import (
-	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/provider/providertest"
 	"github.com/orchard-mail/orchard/internal/smtpx"
-	"github.com/orchard-mail/orchard/internal/testenv"
+	"github.com/orchard-mail/orchard/internal/testnet"
 )
 
 // Against the real Postfix submission service of scripts/testenv, which
 // checks passwords through Dovecot (skipped when it is not running).
 func TestPostfix(t *testing.T) {
 	t.Parallel()
-	env := testenv.Get(t)
+	env, _, d := providertest.Testenv(t)
+	d.LocalName = "orchard.test"
 	alice := env.User(t, 0)
-	d := &smtpx.Dialer{TLSConfig: &tls.Config{RootCAs: env.CAPool(t)}, LocalName: "orchard.test"}
 
 	t.Run("good AUTH", func(t *testing.T) {
 		t.Parallel()
@@ -39,7 +39,7 @@ func TestPostfix(t *testing.T) {
 	})
 	t.Run("no CA", func(t *testing.T) {
 		t.Parallel()
-		_, err := (&smtpx.Dialer{}).Dial(ctxTimeout(t, 10*time.Second), env.SMTPAddr)
+		_, err := (&smtpx.Dialer{}).Dial(testnet.Context(t, 10*time.Second), env.SMTPAddr)
 		wantKind(t, err, provider.KindTLS)
 	})
 }

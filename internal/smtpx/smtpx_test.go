@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +11,11 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/orchard-mail/orchard/internal/imapx/imapxtest"
 	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/provider/providertest"
 	"github.com/orchard-mail/orchard/internal/smtpx"
 	"github.com/orchard-mail/orchard/internal/smtpx/smtpxtest"
+	"github.com/orchard-mail/orchard/internal/testnet"
 )
 
 const (
@@ -31,39 +31,17 @@ var secrets = []string{
 	base64.StdEncoding.EncodeToString([]byte(password)),
 }
 
+// wantKind asserts that err is a *provider.Error of the given kind for the
+// smtp service, and that nothing in it reveals a secret.
 func wantKind(t *testing.T, err error, kind provider.ErrorKind) *provider.Error {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %v", kind)
-	}
-	var pe *provider.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("got %T %v, want *provider.Error", err, err)
-	}
-	if pe.Kind != kind {
-		t.Fatalf("got kind %v (%v), want %v", pe.Kind, err, kind)
-	}
-	if pe.Service != "smtp" {
-		t.Errorf("Service = %q, want smtp", pe.Service)
-	}
-	for _, s := range secrets {
-		if strings.Contains(err.Error(), s) || strings.Contains(pe.Text, s) {
-			t.Errorf("error reveals a secret (%q): %v", s, err)
-		}
-	}
-	return pe
-}
-
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
+	return providertest.WantKind(t, err, "smtp", kind, secrets...)
 }
 
 // dialAuth dials srv and authenticates, returning the Auth error.
 func dialAuth(t *testing.T, d *smtpx.Dialer, addr, username, pass string) error {
 	t.Helper()
-	ctx := ctxTimeout(t, 5*time.Second)
+	ctx := testnet.Context(t, 5*time.Second)
 	c, err := d.Dial(ctx, addr)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
@@ -77,7 +55,7 @@ func dialAuth(t *testing.T, d *smtpx.Dialer, addr, username, pass string) error 
 
 func TestAuth(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	users := map[string]string{user: password}
 	d := &smtpx.Dialer{TLSConfig: ca.ClientConfig(), LocalName: "orchard.test"}
 
@@ -148,13 +126,13 @@ func TestAuth(t *testing.T) {
 
 func TestDialFailures(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	d := &smtpx.Dialer{TLSConfig: ca.ClientConfig()}
 
 	t.Run("no STARTTLS", func(t *testing.T) {
 		t.Parallel()
 		srv := smtpxtest.Start(t, smtpxtest.Options{Users: map[string]string{user: password}})
-		_, err := d.Dial(ctxTimeout(t, 5*time.Second), srv.Addr)
+		_, err := d.Dial(testnet.Context(t, 5*time.Second), srv.Addr)
 		pe := wantKind(t, err, provider.KindTLS)
 		if !strings.Contains(pe.Text, "STARTTLS") {
 			t.Errorf("Text = %q, want it to mention STARTTLS", pe.Text)
@@ -167,7 +145,7 @@ func TestDialFailures(t *testing.T) {
 		name string
 		cfg  *tls.Config
 	}{
-		{"untrusted", imapxtest.NewCA(t).ClientConfig()},
+		{"untrusted", testnet.NewCA(t).ClientConfig()},
 		{"system roots", nil},
 		{"hostname mismatch", &tls.Config{RootCAs: ca.Pool, ServerName: "smtp.example.com"}},
 	} {
@@ -175,7 +153,7 @@ func TestDialFailures(t *testing.T) {
 			t.Parallel()
 			srv := smtpxtest.Start(t, smtpxtest.Options{TLSConfig: ca.ServerConfig(t)})
 			d := &smtpx.Dialer{TLSConfig: tc.cfg}
-			_, err := d.Dial(ctxTimeout(t, 5*time.Second), srv.Addr)
+			_, err := d.Dial(testnet.Context(t, 5*time.Second), srv.Addr)
 			wantKind(t, err, provider.KindTLS)
 		})
 	}
@@ -185,88 +163,65 @@ func TestDialFailures(t *testing.T) {
 		scfg.MaxVersion = tls.VersionTLS12
 		srv := smtpxtest.Start(t, smtpxtest.Options{TLSConfig: scfg})
 		d := &smtpx.Dialer{TLSConfig: &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS13}}
-		_, err := d.Dial(ctxTimeout(t, 5*time.Second), srv.Addr)
+		_, err := d.Dial(testnet.Context(t, 5*time.Second), srv.Addr)
 		wantKind(t, err, provider.KindTLS)
 	})
 	t.Run("closed port", func(t *testing.T) {
 		t.Parallel()
-		_, err := d.Dial(ctxTimeout(t, 5*time.Second), imapxtest.ClosedAddr(t))
+		_, err := d.Dial(testnet.Context(t, 5*time.Second), testnet.ClosedAddr(t))
 		wantKind(t, err, provider.KindUnavailable)
 	})
 	t.Run("bad address", func(t *testing.T) {
 		t.Parallel()
-		_, err := d.Dial(ctxTimeout(t, time.Second), "no-port")
+		_, err := d.Dial(testnet.Context(t, time.Second), "no-port")
 		wantKind(t, err, provider.KindProtocol)
 	})
 }
 
 func TestTimeouts(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	const deadline = 300 * time.Millisecond
 	check := func(t *testing.T, start time.Time, err error) {
 		t.Helper()
-		wantKind(t, err, provider.KindTimeout)
-		if el := time.Since(start); el > deadline+time.Second {
-			t.Errorf("took %v, want < %v", el, deadline+time.Second)
-		}
+		providertest.WantTimeout(t, err, "smtp", start, deadline, secrets...)
 	}
 	t.Run("no greeting", func(t *testing.T) {
 		t.Parallel()
-		addr := imapxtest.Silent(t, ca, false)
+		addr := testnet.Silent(t, ca, false)
 		d := &smtpx.Dialer{TLSConfig: ca.ClientConfig()}
 		start := time.Now()
-		_, err := d.Dial(ctxTimeout(t, deadline), addr)
+		_, err := d.Dial(testnet.Context(t, deadline), addr)
 		check(t, start, err)
 	})
 	t.Run("dialer timeout without ctx deadline", func(t *testing.T) {
 		t.Parallel()
-		addr := imapxtest.Silent(t, ca, false)
+		addr := testnet.Silent(t, ca, false)
 		d := &smtpx.Dialer{TLSConfig: ca.ClientConfig(), Timeout: deadline}
 		start := time.Now()
 		_, err := d.Dial(context.Background(), addr)
 		check(t, start, err)
 	})
-	for _, viaDialer := range []bool{false, true} {
-		name := "stalled AUTH, ctx deadline"
-		if viaDialer {
-			name = "stalled AUTH, dialer timeout"
+	providertest.Stalled(t, "stalled AUTH", "smtp", deadline, func(t *testing.T) func(context.Context) error {
+		block := make(chan struct{})
+		srv := smtpxtest.Start(t, smtpxtest.Options{TLSConfig: ca.ServerConfig(t), Users: map[string]string{user: password},
+			AuthHook: func() { <-block }})
+		t.Cleanup(func() { close(block) }) // before the server's cleanup waits for it
+		d := &smtpx.Dialer{TLSConfig: ca.ClientConfig(), Timeout: deadline}
+		c, err := d.Dial(testnet.Context(t, 5*time.Second), srv.Addr)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			block := make(chan struct{})
-			srv := smtpxtest.Start(t, smtpxtest.Options{TLSConfig: ca.ServerConfig(t), Users: map[string]string{user: password},
-				AuthHook: func() { <-block }})
-			t.Cleanup(func() { close(block) }) // before the server's cleanup waits for it
-			d := &smtpx.Dialer{TLSConfig: ca.ClientConfig(), Timeout: deadline}
-			c, err := d.Dial(ctxTimeout(t, 5*time.Second), srv.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			ctx := context.Background()
-			if !viaDialer {
-				ctx = ctxTimeout(t, deadline)
-			}
-			start := time.Now()
-			err = c.Auth(ctx, user, password)
-			check(t, start, err)
-		})
-	}
+		t.Cleanup(func() { c.Close() })
+		return func(ctx context.Context) error { return c.Auth(ctx, user, password) }
+	}, secrets...)
 	t.Run("cancel", func(t *testing.T) {
 		t.Parallel()
-		addr := imapxtest.Silent(t, ca, false)
+		addr := testnet.Silent(t, ca, false)
 		d := &smtpx.Dialer{TLSConfig: ca.ClientConfig()}
-		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(100*time.Millisecond, cancel)
-		start := time.Now()
-		_, err := d.Dial(ctx, addr)
-		wantKind(t, err, provider.KindUnavailable)
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err %v does not wrap context.Canceled", err)
-		}
-		if el := time.Since(start); el > time.Second {
-			t.Errorf("cancelled dial returned after %v", el)
-		}
+		providertest.WantCancelled(t, "smtp", func(ctx context.Context) error {
+			_, err := d.Dial(ctx, addr)
+			return err
+		})
 	})
 }

@@ -43,10 +43,7 @@ type Verifier struct {
 // *provider.Error.
 func (v *Verifier) Verify(ctx context.Context, email, password string) (provider.Credentials, error) {
 	email = strings.TrimSpace(email)
-	creds := provider.Credentials{
-		IMAPAddr: v.imapAddr(), IMAPUsername: email, IMAPPassword: password,
-		SMTPAddr: v.smtpAddr(), SMTPUsername: email, SMTPPassword: password,
-	}
+	creds := provider.SameLogin(v.imapAddr(), v.smtpAddr(), email, password)
 
 	err := imapLogin(ctx, v.IMAP, creds.IMAPAddr, email, password)
 	if local, _, ok := strings.Cut(email, "@"); ok && local != "" && provider.KindOf(err) == provider.KindAuth {

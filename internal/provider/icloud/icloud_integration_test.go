@@ -2,28 +2,21 @@ package icloud_test
 
 import (
 	"context"
-	"crypto/tls"
 	"testing"
 	"time"
 
-	"github.com/orchard-mail/orchard/internal/imapx"
 	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/provider/icloud"
-	"github.com/orchard-mail/orchard/internal/smtpx"
-	"github.com/orchard-mail/orchard/internal/testenv"
+	"github.com/orchard-mail/orchard/internal/provider/providertest"
 )
 
 // The iCloud connector pointed at the real Dovecot and Postfix of
 // scripts/testenv, as ORCHARD_ICLOUD_*_ADDR would (skipped when not running).
 func TestVerifierAgainstTestenv(t *testing.T) {
 	t.Parallel()
-	env := testenv.Get(t)
+	env, id, sd := providertest.Testenv(t)
 	alice := env.User(t, 0)
-	tc := &tls.Config{RootCAs: env.CAPool(t)}
-	v := &icloud.Verifier{
-		IMAP: &imapx.Dialer{TLSConfig: tc}, SMTP: &smtpx.Dialer{TLSConfig: tc},
-		IMAPAddr: env.IMAPAddr, SMTPAddr: env.SMTPAddr,
-	}
+	v := &icloud.Verifier{IMAP: id, SMTP: sd, IMAPAddr: env.IMAPAddr, SMTPAddr: env.SMTPAddr}
 
 	t.Run("good", func(t *testing.T) {
 		t.Parallel()
@@ -35,10 +28,7 @@ func TestVerifierAgainstTestenv(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("good verification (IMAP + SMTP) in %v", time.Since(start))
-		want := provider.Credentials{
-			IMAPAddr: env.IMAPAddr, IMAPUsername: alice.Email, IMAPPassword: alice.Password,
-			SMTPAddr: env.SMTPAddr, SMTPUsername: alice.Email, SMTPPassword: alice.Password,
-		}
+		want := provider.SameLogin(env.IMAPAddr, env.SMTPAddr, alice.Email, alice.Password)
 		if creds != want {
 			t.Errorf("creds = %v, want %v", creds, want)
 		}

@@ -2,7 +2,6 @@ package icloud_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +10,10 @@ import (
 	"github.com/orchard-mail/orchard/internal/imapx/imapxtest"
 	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/provider/icloud"
+	"github.com/orchard-mail/orchard/internal/provider/providertest"
 	"github.com/orchard-mail/orchard/internal/smtpx"
 	"github.com/orchard-mail/orchard/internal/smtpx/smtpxtest"
+	"github.com/orchard-mail/orchard/internal/testnet"
 )
 
 const (
@@ -23,7 +24,7 @@ const (
 
 // fakeICloud answers LOGIN with OK for the usernames in accept and with
 // reply (default: iCloud's refusal) for everyone else.
-func fakeICloud(t *testing.T, ca *imapxtest.CA, reply string, accept ...string) *imapxtest.Fake {
+func fakeICloud(t *testing.T, ca *testnet.CA, reply string, accept ...string) *imapxtest.Fake {
 	if reply == "" {
 		reply = "NO [AUTHENTICATIONFAILED] Authentication failed"
 	}
@@ -76,7 +77,7 @@ type setup struct {
 
 func newSetup(t *testing.T, imapReply string, smtpUsers map[string]string, accept ...string) *setup {
 	t.Helper()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	f := fakeICloud(t, ca, imapReply, accept...)
 	s := smtpxtest.Start(t, smtpxtest.Options{TLSConfig: ca.ServerConfig(t), Users: smtpUsers})
 	return &setup{imap: f, smtp: s, v: &icloud.Verifier{
@@ -104,13 +105,7 @@ func verify(t *testing.T, s *setup, user string) (provider.Credentials, error) {
 
 func wantErr(t *testing.T, err error, service string, kind provider.ErrorKind, hint bool) {
 	t.Helper()
-	var pe *provider.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("got %v, want *provider.Error", err)
-	}
-	if pe.Kind != kind || pe.Service != service {
-		t.Fatalf("got %s %v (%v), want %s %v", pe.Service, pe.Kind, err, service, kind)
-	}
+	pe := providertest.WantKind(t, err, service, kind)
 	if got := pe.Hint == icloud.AuthHint; got != hint {
 		t.Errorf("Hint = %q, want AuthHint: %v", pe.Hint, hint)
 	}
@@ -123,10 +118,7 @@ func TestFullAddressAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := provider.Credentials{
-		IMAPAddr: s.imap.Addr, IMAPUsername: email, IMAPPassword: password,
-		SMTPAddr: s.smtp.Addr, SMTPUsername: email, SMTPPassword: password,
-	}
+	want := provider.SameLogin(s.imap.Addr, s.smtp.Addr, email, password)
 	if creds != want {
 		t.Errorf("creds = %#v, want %#v", creds, want)
 	}
@@ -188,7 +180,7 @@ func TestTransientIsNotRetriedAsLocalPart(t *testing.T) {
 
 func TestSecondAttemptTransient(t *testing.T) {
 	t.Parallel()
-	ca := imapxtest.NewCA(t)
+	ca := testnet.NewCA(t)
 	f := imapxtest.NewFake(t, ca, "* OK [CAPABILITY IMAP4rev1] ready", func(tag, cmd, args string) []string {
 		if cmd != "LOGIN" {
 			return nil
@@ -198,7 +190,7 @@ func TestSecondAttemptTransient(t *testing.T) {
 		}
 		return []string{tag + " NO [UNAVAILABLE] Try later"}
 	})
-	v := &icloud.Verifier{IMAP: &imapx.Dialer{TLSConfig: ca.ClientConfig()}, IMAPAddr: f.Addr, SMTPAddr: imapxtest.ClosedAddr(t)}
+	v := &icloud.Verifier{IMAP: &imapx.Dialer{TLSConfig: ca.ClientConfig()}, IMAPAddr: f.Addr, SMTPAddr: testnet.ClosedAddr(t)}
 	_, err := v.Verify(context.Background(), email, password)
 	// The outage, not the refusal: the local-part form was never judged.
 	wantErr(t, err, "imap", provider.KindUnavailable, false)
@@ -214,7 +206,7 @@ func TestSMTPRefused(t *testing.T) {
 func TestSMTPUnreachable(t *testing.T) {
 	t.Parallel()
 	s := newSetup(t, "", nil, email)
-	s.v.SMTPAddr = imapxtest.ClosedAddr(t)
+	s.v.SMTPAddr = testnet.ClosedAddr(t)
 	_, err := verify(t, s, email)
 	wantErr(t, err, "smtp", provider.KindUnavailable, false)
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/orchard-mail/orchard/internal/testnet"
 )
 
 // Options configure a test server.
@@ -52,7 +54,7 @@ func Start(t testing.TB, opts Options) *Server {
 	srv.Domain = "smtp.example.test"
 	srv.TLSConfig = opts.TLSConfig
 	srv.AllowInsecureAuth = opts.TLSConfig == nil
-	logger := &testLogger{t: t}
+	logger := testnet.NewLogger(t, "smtp server:")
 	srv.ErrorLog = logger
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +67,7 @@ func Start(t testing.TB, opts Options) *Server {
 		_ = srv.Serve(ln)
 	}()
 	t.Cleanup(func() {
-		logger.stop()
+		logger.Stop()
 		_ = srv.Close()
 		<-done
 	})
@@ -86,36 +88,6 @@ func (s *Server) record(user, mech, helo string) {
 	s.mechs = append(s.mechs, mech)
 	s.helos = append(s.helos, helo)
 	s.mu.Unlock()
-}
-
-// testLogger logs to the test until stop is called: connection goroutines may
-// outlive the server's Close, and logging after a test has ended panics.
-type testLogger struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-}
-
-func (l *testLogger) Printf(format string, v ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.done {
-		l.t.Logf("smtp server: "+format, v...)
-	}
-}
-
-func (l *testLogger) Println(v ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.done {
-		l.t.Log(append([]any{"smtp server:"}, v...)...)
-	}
-}
-
-func (l *testLogger) stop() {
-	l.mu.Lock()
-	l.done = true
-	l.mu.Unlock()
 }
 
 type session struct {
