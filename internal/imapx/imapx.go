@@ -55,6 +55,13 @@ type Client struct {
 // greeting. The connection is closed if ctx is cancelled or its deadline
 // passes before the greeting arrives. Errors are *provider.Error.
 func (d *Dialer) Dial(ctx context.Context, addr string) (*Client, error) {
+	return d.DialWith(ctx, addr, nil)
+}
+
+// DialWith is Dial for a long-lived connection that wants the server's
+// unsolicited data (EXISTS, EXPUNGE, FETCH during IDLE): h is called from
+// the connection's reader goroutine and must not block.
+func (d *Dialer) DialWith(ctx context.Context, addr string, h *imapclient.UnilateralDataHandler) (*Client, error) {
 	if d == nil {
 		d = &Dialer{}
 	}
@@ -77,7 +84,7 @@ func (d *Dialer) Dial(ctx context.Context, addr string) (*Client, error) {
 
 		cn := &conn{Conn: opconn.New(tc, d.Timeout)}
 		end := cn.Begin(ctx)
-		raw := imapclient.New(cn, &imapclient.Options{})
+		raw := imapclient.New(cn, &imapclient.Options{UnilateralDataHandler: h})
 		err := raw.WaitGreeting()
 		end()
 		if err != nil {
