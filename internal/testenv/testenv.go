@@ -151,57 +151,68 @@ func (e *Env) SetDovecotPassword(t testing.TB, email, newPassword string) {
 }
 
 // replaceDovecotPassword sets email's password field ({PLAIN}pass) and returns
-// the previous password. An flock on a sibling lock file serializes writers
-// across test processes; the file is replaced atomically.
+// the previous password.
 func (e *Env) replaceDovecotPassword(email, password string) (string, error) {
+	old, found := "", false
+	err := e.editDovecotUsers(func(lines [][]byte) [][]byte {
+		for i, line := range lines {
+			user, rest, ok := strings.Cut(string(line), ":")
+			if !ok || user != email {
+				continue
+			}
+			pass, tail, _ := strings.Cut(rest, ":")
+			old, found = strings.TrimPrefix(pass, "{PLAIN}"), true
+			lines[i] = []byte(user + ":{PLAIN}" + password + ":" + tail)
+		}
+		return lines
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("user %s not found in %s", email, e.DovecotUsers)
+	}
+	return old, err
+}
+
+// editDovecotUsers rewrites Dovecot's passwd-file through edit, which gets
+// and returns its lines (each with its newline). An flock on a sibling
+// lock file serializes writers across test processes; the file is
+// replaced atomically, and the call returns once Dovecot is certain to
+// see the change.
+func (e *Env) editDovecotUsers(edit func(lines [][]byte) [][]byte) error {
 	lock, err := os.OpenFile(e.DovecotUsers+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("locking %s: %w", lock.Name(), err)
+		return fmt.Errorf("locking %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
 	st, err := os.Stat(e.DovecotUsers)
 	if err != nil {
-		return "", err
+		return err
 	}
 	data, err := os.ReadFile(e.DovecotUsers)
 	if err != nil {
-		return "", err
+		return err
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	old, found := "", false
-	for i, line := range lines {
-		user, rest, ok := strings.Cut(string(line), ":")
-		if !ok || user != email {
-			continue
-		}
-		pass, tail, _ := strings.Cut(rest, ":")
-		old, found = strings.TrimPrefix(pass, "{PLAIN}"), true
-		lines[i] = []byte(user + ":{PLAIN}" + password + ":" + tail)
-	}
-	if !found {
-		return "", fmt.Errorf("user %s not found in %s", email, e.DovecotUsers)
-	}
+	lines := edit(bytes.SplitAfter(data, []byte("\n")))
 
 	tmp, err := os.CreateTemp(filepath.Dir(e.DovecotUsers), ".users-*")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(bytes.Join(lines, nil)); err != nil {
 		tmp.Close()
-		return "", err
+		return err
 	}
 	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
 		tmp.Close()
-		return "", err
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return "", err
+		return err
 	}
 	// Dovecot notices a change by mtime (whole seconds) and size. Passwords of
 	// the same length rewritten within one second would go unnoticed, so make
@@ -211,17 +222,17 @@ func (e *Env) replaceDovecotPassword(email, password string) (string, error) {
 		mtime = prev.Add(time.Second)
 	}
 	if err := os.Chtimes(tmp.Name(), mtime, mtime); err != nil {
-		return "", err
+		return err
 	}
 	if err := os.Rename(tmp.Name(), e.DovecotUsers); err != nil {
-		return "", err
+		return err
 	}
 	// Dovecot stats the file at most once per second of its clock (and not
 	// again within the second of its last look), so a change is certain to be
 	// seen only from the next second on.
 	now := time.Now()
 	time.Sleep(now.Truncate(time.Second).Add(time.Second + 20*time.Millisecond).Sub(now))
-	return old, nil
+	return nil
 }
 
 // Deliver injects msg over plain SMTP (no TLS, no auth) into Postfix at

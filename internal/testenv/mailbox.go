@@ -1,0 +1,161 @@
+package testenv
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// NewUser adds a mailbox user of the test's own to Dovecot (IMAP only: it
+// is not in Postfix's or Radicale's user lists) and removes it, with its
+// mail, when the test ends. Tests that watch a whole mailbox use one so
+// that nothing else changes it.
+func (e *Env) NewUser(t testing.TB) User {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	tag := hex.EncodeToString(b[:])
+	u := User{Email: "t" + tag + "@example.test", Password: tag[:4] + "-" + tag[4:8] + "-" + tag[8:] + "xx-test"}
+	err := e.editDovecotUsers(func(lines [][]byte) [][]byte {
+		if n := len(lines); n > 0 && len(lines[n-1]) == 0 {
+			lines = lines[:n-1]
+		}
+		return append(lines, []byte(u.Email+":{PLAIN}"+u.Password+"::::::\n"))
+	})
+	if err != nil {
+		t.Fatalf("testenv: adding user: %v", err)
+	}
+	t.Cleanup(func() {
+		err := e.editDovecotUsers(func(lines [][]byte) [][]byte {
+			out := lines[:0]
+			for _, l := range lines {
+				if !strings.HasPrefix(string(l), u.Email+":") {
+					out = append(out, l)
+				}
+			}
+			return out
+		})
+		if err != nil {
+			t.Errorf("testenv: removing user %s: %v", u.Email, err)
+		}
+		_ = os.RemoveAll(e.maildirRoot(u.Email))
+	})
+	return u
+}
+
+// IMAP returns a logged-in IMAP client for user, closed when the test ends;
+// tests use it to change a mailbox the way another mail client would.
+func (e *Env) IMAP(t testing.TB, u User) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialTLS(e.IMAPAddr, &imapclient.Options{TLSConfig: &tls.Config{RootCAs: e.CAPool(t)}})
+	if err != nil {
+		t.Fatalf("testenv: IMAP dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Login(u.Email, u.Password).Wait(); err != nil {
+		t.Fatalf("testenv: IMAP login as %s: %v", u.Email, err)
+	}
+	return c
+}
+
+// Append stores raw in folder (created if missing) with the given
+// INTERNALDATE and flags, and returns its UID.
+func (e *Env) Append(t testing.TB, c *imapclient.Client, folder string, raw []byte, received time.Time, flags ...imap.Flag) imap.UID {
+	t.Helper()
+	if folder != "INBOX" {
+		_ = c.Create(folder, nil).Wait() // exists already: fine
+	}
+	cmd := c.Append(folder, int64(len(raw)), &imap.AppendOptions{Time: received, Flags: flags})
+	if _, err := cmd.Write(raw); err != nil {
+		t.Fatalf("testenv: APPEND to %s: %v", folder, err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatalf("testenv: APPEND to %s: %v", folder, err)
+	}
+	data, err := cmd.Wait()
+	if err != nil {
+		t.Fatalf("testenv: APPEND to %s: %v", folder, err)
+	}
+	return data.UID
+}
+
+// SeedMessage is one message for SeedMaildir.
+type SeedMessage struct {
+	Raw      []byte
+	Received time.Time // becomes the INTERNALDATE
+	Seen     bool
+}
+
+// SeedMaildir writes messages straight into user's Maildir folder ("" or
+// "INBOX" for the inbox), bypassing IMAP: thousands per second, for
+// benchmarks. Dovecot reads each file's mtime as its INTERNALDATE the
+// first time it sees it, so seed a folder before any client opens it.
+func (e *Env) SeedMaildir(t testing.TB, u User, folder string, msgs []SeedMessage) {
+	t.Helper()
+	dir := e.maildirRoot(u.Email)
+	if folder != "" && folder != "INBOX" {
+		dir = filepath.Join(dir, filepath.FromSlash(folder))
+	}
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+	pid := os.Getpid()
+	for i, m := range msgs {
+		info := ":2,"
+		if m.Seen {
+			info += "S"
+		}
+		name := fmt.Sprintf("%d.M%dP%d.seed,S=%d%s", m.Received.Unix(), i, pid, len(m.Raw), info)
+		p := filepath.Join(dir, "cur", name)
+		if err := os.WriteFile(p, m.Raw, 0o600); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		if err := os.Chtimes(p, m.Received, m.Received); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+	if err := chownTree(e.maildirRoot(u.Email)); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
+
+// maildirRoot is where Dovecot keeps a user's mail (see up.sh:
+// home=$ROOT/mail/%d/%n, mail_location maildir:~/Maildir).
+func (e *Env) maildirRoot(email string) string {
+	local, domain, _ := strings.Cut(email, "@")
+	return filepath.Join(e.Root, "mail", domain, local, "Maildir")
+}
+
+// chownTree gives the mail to the vmail user Dovecot runs as (the test
+// runs as root; Dovecot refuses root-owned mail dirs).
+func chownTree(root string) error {
+	vm, err := user.Lookup("vmail")
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(vm.Uid)
+	gid, _ := strconv.Atoi(vm.Gid)
+	home := filepath.Dir(root)
+	for d := home; d != filepath.Dir(filepath.Dir(home)); d = filepath.Dir(d) {
+		_ = os.Chown(d, uid, gid)
+	}
+	return filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(p, uid, gid)
+	})
+}
