@@ -111,22 +111,25 @@ type Message struct {
 	InReplyTo       string
 	References      []string
 	Subject         string
-	From            []Participant
-	To              []Participant
-	Cc              []Participant
-	Bcc             []Participant
-	ReplyTo         []Participant
-	Date            time.Time // when the server received it (INTERNALDATE)
-	SentAt          time.Time // the Date header; zero when missing or unreadable
-	Unread          bool      // derived by the store: no copy has \Seen
-	Starred         bool      // derived by the store: some copy has \Flagged
-	Snippet         string
-	Body            string // HTML
-	Attachments     []Attachment
-	Headers         []byte // the raw header block
-	Size            int64
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// SubjectKey is the normalized subject (mimeconv.SubjectKey), set by
+	// the syncer; a thread's SubjectKey is that of its earliest message.
+	SubjectKey  string
+	From        []Participant
+	To          []Participant
+	Cc          []Participant
+	Bcc         []Participant
+	ReplyTo     []Participant
+	Date        time.Time // when the server received it (INTERNALDATE)
+	SentAt      time.Time // the Date header; zero when missing or unreadable
+	Unread      bool      // derived by the store: no copy has \Seen
+	Starred     bool      // derived by the store: some copy has \Flagged
+	Snippet     string
+	Body        string // HTML
+	Attachments []Attachment
+	Headers     []byte // the raw header block
+	Size        int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 	// Folders lists the ids of the folders holding a copy; filled on read.
 	Folders []string
 }

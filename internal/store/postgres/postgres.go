@@ -27,6 +27,9 @@ var migrationFiles embed.FS
 // to pick will do ("orchard" in ASCII).
 const migrationLockKey int64 = 0x6f72636861726400
 
+// changesLockKey serialises the insertion of change rows ("orchard" and 1).
+const changesLockKey int64 = 0x6f72636861726401
+
 // Store is the PostgreSQL implementation of store.Store.
 type Store struct {
 	*sqlstore.Store
@@ -61,6 +64,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Name:           "postgres",
 		Migrations:     migrations,
 		LockMigrations: lockMigrations,
+		LockChanges:    lockChanges,
 		Classify:       classify,
 	})}, nil
 }
@@ -69,6 +73,18 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // waited finds the migration already recorded and skips it.
 func lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey)
+	return err
+}
+
+// lockChanges makes change ids follow commit order. Identity values are
+// taken when a row is inserted, so two transactions could commit their
+// change rows in the opposite order of their ids, and a dispatcher that
+// had read past the higher id would never see the lower one. Holding this
+// lock from the insertion until the end of the transaction (the insertion
+// is ApplyMailBatch's last step) serialises only that short tail: the ids
+// of a later commit are always higher, and visible once the lock is free.
+func lockChanges(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, changesLockKey)
 	return err
 }
 

@@ -30,6 +30,13 @@ type Dialect struct {
 	// transaction. PostgreSQL needs it because several nodes may start at
 	// once; SQLite's BEGIN IMMEDIATE already serialises writers.
 	LockMigrations func(ctx context.Context, tx *sql.Tx) error
+	// LockChanges, if set, runs in ApplyMailBatch just before the change
+	// rows are inserted, as the transaction's last step. PostgreSQL needs
+	// it so that change ids are assigned in commit order (concurrent
+	// batches of different grants would otherwise commit ids out of order,
+	// and a dispatcher reading "id > cursor" could skip one); SQLite has
+	// one writer at a time anyway.
+	LockChanges func(ctx context.Context, tx *sql.Tx) error
 	// Classify returns store.ErrConflict for a unique violation,
 	// store.ErrNotFound for a foreign-key violation (the parent row, e.g.
 	// the application, does not exist) and nil for anything else.
