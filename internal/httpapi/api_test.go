@@ -52,6 +52,8 @@ type harness struct {
 	keyB   string
 	icloud *fakeICloud
 	logs   *bytes.Buffer
+	st     *sqlite.Store
+	mbox   *fakeMailbox
 }
 
 func newHarness(t *testing.T) *harness {
@@ -66,9 +68,9 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	box, _ := secret.New(bytes.Repeat([]byte{1}, 32))
-	h := &harness{t: t, icloud: &fakeICloud{}, logs: &bytes.Buffer{}}
+	h := &harness{t: t, icloud: &fakeICloud{}, logs: &bytes.Buffer{}, st: st, mbox: &fakeMailbox{sections: map[string]string{}}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, nil))
-	svc := service.New(service.Deps{Store: st, Box: box, ICloud: h.icloud, IMAP: fakeIMAP{}, Logger: log})
+	svc := service.New(service.Deps{Store: st, Box: box, ICloud: h.icloud, IMAP: fakeIMAP{}, Mailbox: h.mbox, Logger: log})
 	_, h.keyA, err = svc.CreateApplication(ctx, "A")
 	if err != nil {
 		t.Fatal(err)

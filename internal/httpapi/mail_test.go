@@ -1,0 +1,204 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orchard-mail/orchard/internal/mailbox"
+	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/store"
+)
+
+// fakeMailbox serves sections from memory ("uid/section" → bytes); the
+// real IMAP path is covered by the SDK tests.
+type fakeMailbox struct {
+	sections map[string]string
+}
+
+func (f *fakeMailbox) FetchSection(_ context.Context, _ provider.Credentials, _ string, _, uid uint32, section string, fn func(io.Reader) error) error {
+	body, ok := f.sections[fmt.Sprintf("%d/%s", uid, section)]
+	if !ok {
+		return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Text: "gone"}
+	}
+	return fn(strings.NewReader(body))
+}
+
+func (f *fakeMailbox) Search(_ context.Context, _ provider.Credentials, _ string, _ uint32, query string) ([]uint32, error) {
+	if _, err := mailbox.ParseSearch(query); err != nil {
+		return nil, &mailbox.SearchError{Err: err}
+	}
+	return []uint32{2, 4}, nil
+}
+
+// seedMail makes a grant with n messages in INBOX (UID i+1, one minute
+// apart, odd ones unread) and one attachment on message 1.
+func (h *harness) seedMail(n int) (grantID string) {
+	h.t.Helper()
+	h.want(h.do("POST", "/v3/connectors", h.keyA, `{"provider":"icloud"}`), 201, "")
+	r := h.do("POST", "/v3/connect/custom", h.keyA, `{"provider":"icloud","settings":{"username":"m@icloud.com","password":"p"}}`)
+	h.want(r, 201, "")
+	grantID = r.data()["id"].(string)
+	b := &store.MailBatch{GrantID: grantID, Folders: []store.Folder{{ID: "f-inbox", GrantID: grantID, Name: "INBOX", Role: store.RoleInbox, UIDValidity: 7}}}
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for i := 1; i <= n; i++ {
+		m := store.Message{ID: fmt.Sprintf("m%02d", i), GrantID: grantID, ThreadID: "t1", IdentityKey: fmt.Sprintf("mid:%d@x", i),
+			MessageIDHeader: fmt.Sprintf("%d@x", i), Subject: fmt.Sprintf("Subject %d", i), Date: base.Add(time.Duration(i) * time.Minute),
+			From: []store.Participant{{Name: "Ann", Email: fmt.Sprintf("ann%d@example.test", i%2)}}, Body: "<p>hi</p>", Snippet: "hi",
+			Headers: []byte(fmt.Sprintf("Message-ID: <%d@x>\r\nSubject: Subject %d\r\nX-Long: a\r\n b\r\n\r\n", i, i))}
+		if i == 1 {
+			m.Attachments = []store.Attachment{{ID: "a1", Filename: "€ rates.pdf", ContentType: "application/pdf", Size: 5, Part: "2", Encoding: "base64"}}
+		}
+		flags := []string{`\Seen`}
+		if i%2 == 1 {
+			flags = nil
+		}
+		b.Messages = append(b.Messages, m)
+		b.Locations = append(b.Locations, store.Location{MessageID: m.ID, FolderID: "f-inbox", UID: uint32(i), Flags: flags})
+	}
+	if err := h.st.ApplyMailBatch(context.Background(), b); err != nil {
+		h.t.Fatal(err)
+	}
+	h.mbox.sections["1/2"] = "aGVs\r\nbG8=\r\n" // "hello", base64 wrapped like MIME
+	h.mbox.sections["1/"] = "Subject: Subject 1\r\n\r\nhi\r\n"
+	return grantID
+}
+
+func TestMessagesPaginationAndFilters(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(7)
+	// Keyset pages of 3: newest first, no duplicates, no gaps.
+	var ids []string
+	path := "/v3/grants/" + g + "/messages?limit=3"
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("too many pages")
+		}
+		r := h.do("GET", path, h.keyA, "")
+		h.want(r, 200, "")
+		if len(r.list()) > 3 {
+			t.Fatalf("page of %d > limit", len(r.list()))
+		}
+		for _, m := range r.list() {
+			ids = append(ids, m.(map[string]any)["id"].(string))
+		}
+		next, _ := r.body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		path = "/v3/grants/" + g + "/messages?limit=3&page_token=" + next
+	}
+	if got := strings.Join(ids, ","); got != "m07,m06,m05,m04,m03,m02,m01" {
+		t.Fatalf("pages gave %s", got)
+	}
+	count := func(q string) int {
+		r := h.do("GET", "/v3/grants/"+g+"/messages?"+q, h.keyA, "")
+		h.want(r, 200, "")
+		return len(r.list())
+	}
+	for q, want := range map[string]int{
+		"unread=true": 4, "unread=false": 3, "has_attachment=true": 1, "subject=subject%203": 1,
+		"from=ann1@example.test": 4, "any_email=nobody@x.test,ann0@example.test": 3, "in=INBOX": 7, "in=f-inbox": 7,
+		"in=nonexistent": 0, "thread_id=t1": 7, "received_after=" + fmt.Sprint(time.Date(2026, 11, 1, 12, 4, 0, 0, time.UTC).Unix()): 3,
+		"search_query_native=SUBJECT%20x": 2,
+	} {
+		if got := count(q); got != want {
+			t.Errorf("%s: %d messages, want %d", q, got, want)
+		}
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages?unread=maybe", h.keyA, ""), 400, "invalid_request_error")
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages?fields=everything", h.keyA, ""), 400, "invalid_request_error")
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages?search_query_native=FROBNICATE", h.keyA, ""), 400, "invalid_request_error")
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages?limit=0", h.keyA, ""), 400, "invalid_request_error")
+	// Another application cannot read this grant's mail.
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages", h.keyB, ""), 404, "not_found_error")
+}
+
+func TestMessageFieldsAndSelect(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(2)
+	r := h.do("GET", "/v3/grants/"+g+"/messages/m01?select=id,subject", h.keyA, "")
+	if d := r.data(); len(d) != 2 || d["subject"] != "Subject 1" {
+		t.Fatalf("select: %s", r.raw)
+	}
+	r = h.do("GET", "/v3/grants/"+g+"/messages/m01?fields=include_headers", h.keyA, "")
+	hs, _ := r.data()["headers"].([]any)
+	if len(hs) != 3 || hs[2].(map[string]any)["value"] != "a b" {
+		t.Fatalf("headers: %s", r.raw)
+	}
+	r = h.do("GET", "/v3/grants/"+g+"/messages/m01?fields=include_basic_headers", h.keyA, "")
+	if hs, _ := r.data()["headers"].([]any); len(hs) != 1 {
+		t.Fatalf("basic headers: %s", r.raw)
+	}
+	r = h.do("GET", "/v3/grants/"+g+"/messages/m01?fields=raw_mime", h.keyA, "")
+	raw, _ := base64.URLEncoding.DecodeString(r.data()["raw_mime"].(string))
+	if string(raw) != "Subject: Subject 1\r\n\r\nhi\r\n" || r.data()["subject"] != nil {
+		t.Fatalf("raw_mime: %s", r.raw)
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages/nope", h.keyA, ""), 404, "not_found_error")
+	// The message's copy is gone on the server: a clear provider error.
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages/m02?fields=raw_mime", h.keyA, ""), 503, "provider_error")
+}
+
+func TestAttachments(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(2)
+	r := h.do("GET", "/v3/grants/"+g+"/attachments/a1?message_id=m01", h.keyA, "")
+	if d := r.data(); d["filename"] != "€ rates.pdf" || d["size"] != float64(5) || d["content_type"] != "application/pdf" {
+		t.Fatalf("attachment: %s", r.raw)
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/attachments/a1", h.keyA, ""), 400, "invalid_request_error")
+	h.want(h.do("GET", "/v3/grants/"+g+"/attachments/a1?message_id=m02", h.keyA, ""), 404, "not_found_error")
+	req, _ := http.NewRequest("GET", h.url+"/v3/grants/"+g+"/attachments/a1/download?message_id=m01", nil)
+	req.Header.Set("Authorization", "Bearer "+h.keyA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hello" || resp.Header.Get("Content-Type") != "application/pdf" ||
+		!strings.Contains(resp.Header.Get("Content-Disposition"), "filename*=utf-8''%E2%82%AC%20rates.pdf") {
+		t.Fatalf("download: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+}
+
+func TestFoldersAndThreads(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(3)
+	r := h.do("GET", "/v3/grants/"+g+"/folders", h.keyA, "")
+	if len(r.list()) != 1 {
+		t.Fatalf("folders: %s", r.raw)
+	}
+	f := r.list()[0].(map[string]any)
+	if f["name"] != "INBOX" || f["total_count"] != float64(3) || f["unread_count"] != float64(2) || f["system_folder"] != true {
+		t.Fatalf("folder: %v", f)
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/folders/f-inbox", h.keyA, ""), 200, "")
+	h.want(h.do("GET", "/v3/grants/"+g+"/folders/nope", h.keyA, ""), 404, "not_found_error")
+	r = h.do("GET", "/v3/grants/"+g+"/threads", h.keyA, "")
+	if len(r.list()) != 1 {
+		t.Fatalf("threads: %s", r.raw)
+	}
+	th := r.list()[0].(map[string]any)
+	if ids, _ := th["message_ids"].([]any); len(ids) != 3 || th["unread"] != true {
+		t.Fatalf("thread: %v", th)
+	}
+	if latest, _ := th["latest_draft_or_message"].(map[string]any); latest["id"] != "m03" {
+		t.Fatalf("latest: %v", th["latest_draft_or_message"])
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/threads/t1", h.keyA, ""), 200, "")
+	r = h.do("GET", "/v3/grants/"+g+"/sync", h.keyA, "")
+	if r.data()["messages"] != float64(3) || r.data()["state"] != "not_running" {
+		t.Fatalf("sync status: %s", r.raw)
+	}
+}
