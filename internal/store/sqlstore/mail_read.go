@@ -328,17 +328,28 @@ func (lb *listBuilder) flag(col string, v *bool) {
 // window adds the date bounds and the keyset ("strictly after (date, id)"
 // in descending order), on the driving table's columns so that they bound
 // its index range.
+//
+// Stored dates are whole microseconds, bounds may not be: "date < t" is
+// "date < t rounded up", "date > t" is "date > t rounded down" (micros
+// rounds down), and a keyset date with a fraction is never equal to a
+// stored one, so its id does not matter.
 func (lb *listBuilder) window(before, after, afterDate time.Time, afterID string) {
 	if !before.IsZero() {
-		lb.where(lb.dateCol + " < " + lb.arg(micros(before)))
+		lb.where(lb.dateCol + " < " + lb.arg(microsUp(before)))
 	}
 	if !after.IsZero() {
 		lb.where(lb.dateCol + " > " + lb.arg(micros(after)))
 	}
 	if !afterDate.IsZero() || afterID != "" {
-		lb.where("(" + lb.dateCol + ", " + lb.idCol + ") < (" + lb.arg(micros(afterDate)) + ", " + lb.arg(afterID) + ")")
+		d := micros(afterDate)
+		if afterDate.Nanosecond()%1000 != 0 {
+			d, afterID = d+1, ""
+		}
+		lb.where("(" + lb.dateCol + ", " + lb.idCol + ") < (" + lb.arg(d) + ", " + lb.arg(afterID) + ")")
 	}
 }
+
+func microsUp(t time.Time) int64 { return micros(t.Add(time.Microsecond - time.Nanosecond)) }
 
 func (lb *listBuilder) sql(head string, limit int) string {
 	return head + " WHERE " + strings.Join(lb.conds, " AND ") +

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InvalidSettings", testInvalidSettings},
 		{"ConcurrentCreateGrant", testConcurrentCreateGrant},
 	}
+	tests = append(tests, mailTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
