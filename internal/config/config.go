@@ -151,7 +151,7 @@ func SplitDatabaseURL(raw string) (dialect, target string, err error) {
 		}
 		return "postgres", raw, nil
 	}
-	return "", "", fmt.Errorf("unsupported scheme in %q: use sqlite://PATH or postgres://...", redactURL(raw))
+	return "", "", fmt.Errorf("unsupported scheme in %q: want sqlite://PATH or postgres://HOST/DB", redactURL(raw))
 }
 
 func parseInt(v string, lo, hi int, name string, bad func(string, string, ...any)) int {
