@@ -137,6 +137,22 @@ attached text
 headerless text part
 --g--
 `,
+	// A line that starts with a delimiter and goes on is one all the same.
+	"delimiter-prefix": `From: a@example.test
+Subject: prefix
+Content-Type: multipart/mixed; boundary=p
+
+--p
+Content-Type: text/plain
+
+text
+--pq is a delimiter to Dovecot
+--p
+Content-Type: image/png
+
+PNG
+--p--
+`,
 	// multipart/digest parts default to message/rfc822.
 	"digest": `From: a@example.test
 Subject: digest

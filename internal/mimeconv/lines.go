@@ -2,7 +2,6 @@ package mimeconv
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 )
@@ -82,27 +81,23 @@ type stop struct {
 
 // boundaryAt checks whether a line is a boundary delimiter of one of the
 // enclosing multiparts, innermost first, so that an inner multipart whose
-// closing delimiter is missing ends at its parent's next boundary.
+// closing delimiter is missing ends at its parent's next boundary. Like
+// Dovecot, whose section numbers Orchard must share, a line that starts
+// with "--" and the boundary is a delimiter whatever follows (RFC 2046
+// allows only blanks there); it closes the multipart when "--" follows.
 func (p *parser) boundaryAt(seg []byte, start bool) (stop, bool) {
 	if !start || len(p.bounds) == 0 || len(seg) < 3 || seg[0] != '-' || seg[1] != '-' {
 		return stop{}, false
 	}
-	line, _ := splitEOL(seg)
-	// Transport padding (trailing whitespace) is allowed after a delimiter.
-	line = bytes.TrimRight(line, " \t\r")
-	rest := line[2:]
+	rest := seg[2:]
 	for i := len(p.bounds) - 1; i >= 0; i-- {
 		b := p.bounds[i]
 		if len(rest) < len(b) || string(rest[:len(b)]) != b {
 			continue
 		}
 		tail := rest[len(b):]
-		switch {
-		case len(tail) == 0:
-			return stop{level: i}, true
-		case len(tail) == 2 && tail[0] == '-' && tail[1] == '-':
-			return stop{level: i, closing: true}, true
-		}
+		closing := len(tail) >= 2 && tail[0] == '-' && tail[1] == '-'
+		return stop{level: i, closing: closing}, true
 	}
 	return stop{}, false
 }
