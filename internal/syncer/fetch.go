@@ -168,7 +168,8 @@ func toStoreMessage(grantID string, f *store.Folder, m fetched) store.Message {
 	return store.Message{
 		ID: id, GrantID: grantID, IdentityKey: key,
 		MessageIDHeader: p.MessageID, InReplyTo: p.InReplyTo, References: p.References,
-		Subject: p.Subject, From: p.From, To: p.To, Cc: p.Cc, Bcc: p.Bcc, ReplyTo: p.ReplyTo,
+		Subject: p.Subject, SubjectKey: mimeconv.SubjectKey(p.Subject),
+		From: p.From, To: p.To, Cc: p.Cc, Bcc: p.Bcc, ReplyTo: p.ReplyTo,
 		Date: date.UTC(), SentAt: p.Date, Snippet: p.Snippet, Body: p.Body, Attachments: atts,
 		Headers: p.Header, Size: m.size,
 	}

@@ -29,6 +29,7 @@ type Store interface {
 	GetMessagesByIdentity(ctx context.Context, grantID string, keys []string) ([]store.Message, error)
 	ThreadIDByMessageIDs(ctx context.Context, grantID string, msgIDs []string) (string, error)
 	ThreadIDBySubject(ctx context.Context, grantID, subjectKey string, since time.Time) (string, error)
+	GetThread(ctx context.Context, grantID, id string) (*store.Thread, error)
 }
 
 // Credentials opens a grant's stored credentials.

@@ -209,13 +209,26 @@ func TestCorpus(t *testing.T) {
 	if twoFolders != 1 {
 		t.Errorf("%d messages in two folders, want 1", twoFolders)
 	}
-	// thread-1, its reply, the reply to the reply and the subject-only reply.
-	biggest := 0
-	for _, n := range threads {
-		biggest = max(biggest, n)
+	// The reply chain is one thread by its references; the subject-only
+	// reply joins the thread of the message it answers by subject.
+	thread := func(subject string) string {
+		m := r.bySubject(subject)
+		if m == nil {
+			t.Fatalf("no message %q", subject)
+		}
+		return m.ThreadID
 	}
-	if biggest < 3 {
-		t.Errorf("largest thread has %d messages, want the reply chain (≥3): %v", biggest, threads)
+	if a, b, c := thread("Budget review for Q1"), thread("Re: Budget review for Q1"), thread("RE: Re: Budget review for Q1"); a != b || b != c {
+		t.Errorf("reply chain split over threads %s %s %s", a, b, c)
+	}
+	if thread("Re: Team lunch on Friday") != thread("Team lunch on Friday") {
+		t.Error("subject-only reply did not join its thread")
+	}
+	if thread("Team lunch on Friday") == thread("Budget review for Q1") {
+		t.Error("unrelated messages share a thread")
+	}
+	if len(threads) != inWindow-3 {
+		t.Errorf("%d threads for %d messages, want %d (three replies joined)", len(threads), inWindow, inWindow-3)
 	}
 	// Every change so far is history: no "created" rows for the initial sync.
 	cs, _ := r.st.ListChanges(context.Background(), 0, 100000)

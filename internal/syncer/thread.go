@@ -19,17 +19,27 @@ type threader struct {
 	st      Store
 	grantID string
 	byMsgID map[string]string // Message-ID or reference → thread id
-	bySubj  map[string]string // subject key → thread id
+	bySubj  map[string]subjectThread
+}
+
+// subjectThread is a thread found by subject in this batch; orphanReply
+// says it was started by a reply whose original is not known yet.
+type subjectThread struct {
+	id          string
+	orphanReply bool
 }
 
 func newThreader(st Store, grantID string) *threader {
-	return &threader{st: st, grantID: grantID, byMsgID: map[string]string{}, bySubj: map[string]string{}}
+	return &threader{st: st, grantID: grantID, byMsgID: map[string]string{}, bySubj: map[string]subjectThread{}}
 }
 
 // assign finds the thread of m from its Message-ID, In-Reply-To and
 // References (in this batch, then in the store: a stored child that
-// references m counts too), then, only for a reply-looking subject, from
-// a recent thread with the same subject; else m starts a thread.
+// references m counts too). Failing that, the subject decides, guarded: a
+// reply-looking subject joins a recent thread with the same subject, and
+// a plain subject joins only a thread started by such a reply (the
+// initial sync goes newest first, so replies arrive before originals).
+// Else m starts a thread.
 func (t *threader) assign(ctx context.Context, m store.Message) (string, error) {
 	refs := make([]string, 0, len(m.References)+2)
 	refs = append(refs, m.References...)
@@ -53,10 +63,9 @@ func (t *threader) assign(ctx context.Context, m store.Message) (string, error) 
 		}
 	}
 	subjectKey := mimeconv.SubjectKey(m.Subject)
-	if id == "" && subjectKey != "" && mimeconv.IsReplySubject(m.Subject) {
-		if tid, ok := t.bySubj[subjectKey]; ok {
-			id = tid
-		} else if id, err = t.st.ThreadIDBySubject(ctx, t.grantID, subjectKey, m.Date.Add(-subjectFallbackWindow)); err != nil {
+	isReply := mimeconv.IsReplySubject(m.Subject)
+	if id == "" && subjectKey != "" {
+		if id, err = t.bySubject(ctx, subjectKey, isReply, m.Date); err != nil {
 			return "", err
 		}
 	}
@@ -67,7 +76,26 @@ func (t *threader) assign(ctx context.Context, m store.Message) (string, error) 
 		t.byMsgID[r] = id
 	}
 	if subjectKey != "" {
-		t.bySubj[subjectKey] = id
+		prev, seen := t.bySubj[subjectKey]
+		t.bySubj[subjectKey] = subjectThread{id: id, orphanReply: isReply && len(refs) <= 1 && (!seen || prev.orphanReply)}
 	}
 	return id, nil
+}
+
+func (t *threader) bySubject(ctx context.Context, key string, isReply bool, date time.Time) (string, error) {
+	if st, ok := t.bySubj[key]; ok && (isReply || st.orphanReply) {
+		return st.id, nil
+	}
+	id, err := t.st.ThreadIDBySubject(ctx, t.grantID, key, date.Add(-subjectFallbackWindow))
+	if err != nil || id == "" || isReply {
+		return id, err
+	}
+	th, err := t.st.GetThread(ctx, t.grantID, id)
+	if err != nil {
+		return "", err
+	}
+	if mimeconv.IsReplySubject(th.Subject) {
+		return id, nil
+	}
+	return "", nil
 }
