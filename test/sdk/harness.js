@@ -2,10 +2,12 @@
 // on loopback against the test env's Dovecot/Postfix, creates applications
 // with the CLI, and hands out Nylas SDK clients pointed at it.
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import Nylas, { NylasApiError } from 'nylas';
@@ -338,4 +340,375 @@ export async function stopAndCheck(server, secrets = allPasswords()) {
   assertNoSecrets(server.log(), secrets, `server log ${server.logFile}`);
   assertNoSecrets(server.stdout(), secrets, `server stdout ${server.stdoutFile}`);
   return res;
+}
+
+// ---------------------------------------------------------------------------
+// Mail: putting messages into a test mailbox and waiting for the sync.
+// Tests use carol@example.test (other suites use alice and bob); another
+// run may have left mail there, so every message carries a run tag in its
+// Subject and Message-ID and tests always filter by it.
+
+/** A tag unique to this run: lower-case letters and digits, safe in headers and IMAP SEARCH. */
+export function runTag(prefix) {
+  return `${prefix}${Date.now().toString(36)}${crypto.randomBytes(4).toString('hex')}`;
+}
+
+const CRLF = '\r\n';
+
+/** RFC 2047 B-encoding of a header text when it is not plain ASCII. */
+export function encodeWord(s) {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x20-\x7e]*$/.test(s) ? s : `=?UTF-8?B?${Buffer.from(s, 'utf8').toString('base64')}?=`;
+}
+
+function addressList(list) {
+  return [list ?? []].flat().map((a) => (typeof a === 'string' ? a : a.name ? `${encodeWord(a.name)} <${a.email}>` : a.email)).join(', ');
+}
+
+/** Base64 wrapped at 76 columns, CRLF line ends. */
+export function base64Lines(buf) {
+  return (buf.toString('base64').match(/.{1,76}/g) ?? []).join(CRLF);
+}
+
+/**
+ * Quoted-printable of arbitrary bytes: everything but printable ASCII
+ * (and '=') as =XX, so CR and LF too; soft breaks keep lines ≤ 76.
+ */
+export function quotedPrintable(buf) {
+  const lines = [];
+  let line = '';
+  for (const b of buf) {
+    const t = b >= 33 && b <= 126 && b !== 61 ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    if (line.length + t.length > 75) {
+      lines.push(`${line}=`);
+      line = '';
+    }
+    line += t;
+  }
+  lines.push(line);
+  return lines.join(CRLF);
+}
+
+function rfc5322Date(d) {
+  return d.toUTCString().replace(/GMT$/, '+0000');
+}
+
+let boundaries = 0;
+const boundary = () => `=_orchard_sdk_${process.pid}_${++boundaries}_${crypto.randomBytes(3).toString('hex')}`;
+
+function multipart(subtype, parts, extra = '') {
+  const b = boundary();
+  const head = `Content-Type: multipart/${subtype}; boundary="${b}"${extra}`;
+  const body = parts.map((p) => `--${b}${CRLF}${p}${CRLF}`).join('') + `--${b}--`;
+  return `${head}${CRLF}${CRLF}This is a multi-part message in MIME format.${CRLF}${CRLF}${body}`;
+}
+
+/**
+ * Builds an RFC 5322 message (CRLF line ends) as a string.
+ *   from, to, cc: 'a@x' or {name, email} or arrays of those.
+ *   text / html: bodies (both → multipart/alternative).
+ *   attachments: [{contentType, disposition, data: Buffer, encoding: 'base64'|'quoted-printable'|'7bit', cid}]
+ *     ('7bit' puts data in as it is: CRLF text, e.g. a message/rfc822 part)
+ *     where contentType and disposition are full header values (so tests
+ *     control RFC 2231/2047 parameter forms); parts with a cid go with the
+ *     html into multipart/related.
+ *   headers: extra header lines {Name: value}.
+ */
+export function buildMessage({ from, to, cc, subject, messageId, date = new Date(), inReplyTo, references, text, html, attachments = [], headers = {} }) {
+  const h = [`From: ${addressList(from)}`];
+  if (to) h.push(`To: ${addressList(to)}`);
+  if (cc) h.push(`Cc: ${addressList(cc)}`);
+  h.push(`Subject: ${encodeWord(subject)}`, `Date: ${rfc5322Date(date)}`, `Message-ID: ${messageId}`);
+  if (inReplyTo) h.push(`In-Reply-To: ${inReplyTo}`);
+  if (references) h.push(`References: ${[references].flat().join(' ')}`);
+  for (const [k, v] of Object.entries(headers)) h.push(`${k}: ${v}`);
+  h.push('MIME-Version: 1.0');
+
+  const textPart = (type, s) =>
+    `Content-Type: text/${type}; charset=UTF-8${CRLF}Content-Transfer-Encoding: base64${CRLF}${CRLF}${base64Lines(Buffer.from(s, 'utf8'))}`;
+  const attPart = (a) => {
+    const lines = [`Content-Type: ${a.contentType}`];
+    if (a.disposition) lines.push(`Content-Disposition: ${a.disposition}`);
+    if (a.cid) lines.push(`Content-ID: <${a.cid}>`);
+    const enc = a.encoding ?? 'base64';
+    lines.push(`Content-Transfer-Encoding: ${enc}`);
+    const body = enc === 'base64' ? base64Lines(a.data) : enc === 'quoted-printable' ? quotedPrintable(a.data) : a.data.toString('utf8');
+    return `${lines.join(CRLF)}${CRLF}${CRLF}${body}`;
+  };
+
+  let body;
+  if (text !== undefined && html !== undefined) body = multipart('alternative', [textPart('plain', text), textPart('html', html)]);
+  else if (html !== undefined) body = textPart('html', html);
+  else body = textPart('plain', text ?? '');
+  const inline = attachments.filter((a) => a.cid);
+  const attached = attachments.filter((a) => !a.cid);
+  if (inline.length > 0) body = multipart('related', [body, ...inline.map(attPart)], '; type="multipart/alternative"');
+  if (attached.length > 0) body = multipart('mixed', [body, ...attached.map(attPart)]);
+  return `${h.join(CRLF)}${CRLF}${body}${CRLF}`;
+}
+
+/** Reads CRLF-terminated lines from a socket; next() resolves with one line. */
+function lineReader(sock) {
+  let buf = '';
+  const lines = [];
+  const waiters = [];
+  let failure = null;
+  const pump = () => {
+    while (waiters.length > 0 && (lines.length > 0 || failure)) {
+      const w = waiters.shift();
+      if (lines.length > 0) w.resolve(lines.shift());
+      else w.reject(failure);
+    }
+  };
+  sock.setEncoding('latin1');
+  sock.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\r\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 2);
+    }
+    pump();
+  });
+  const fail = (e) => {
+    failure ??= e;
+    pump();
+  };
+  sock.on('error', fail);
+  sock.on('close', () => fail(new Error('connection closed')));
+  return { next: () => new Promise((resolve, reject) => (waiters.push({ resolve, reject }), pump())) };
+}
+
+function withTimeout(promise, ms, what, sock) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`${what}: no answer within ${ms} ms`));
+      }, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Hands data (a whole RFC 5322 message) to Postfix on
+ * ORCHARD_TEST_SMTP_INJECT_ADDR (plain SMTP, no auth) for delivery to rcpts.
+ * Checks every reply code; dot-stuffs the data.
+ */
+export async function smtpInject({ from = 'sdk-tests@example.org', rcpts = ['carol@example.test'], data }) {
+  const addr = process.env.ORCHARD_TEST_SMTP_INJECT_ADDR;
+  if (!addr) throw new Error('ORCHARD_TEST_SMTP_INJECT_ADDR is not set: load the test env (. /tmp/orchard-testenv/env)');
+  const i = addr.lastIndexOf(':');
+  const sock = net.connect({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)) });
+  const rd = lineReader(sock);
+  const reply = async (want, what) => {
+    let line;
+    const all = [];
+    do {
+      line = await rd.next();
+      all.push(line);
+    } while (/^\d{3}-/.test(line));
+    if (!line.startsWith(String(want))) throw new Error(`SMTP ${what}: expected ${want}, got ${all.join(' | ')}`);
+  };
+  const send = (s) => sock.write(s, 'utf8');
+  const run = async () => {
+    await reply(220, 'greeting');
+    send(`EHLO orchard-sdk-tests${CRLF}`);
+    await reply(250, 'EHLO');
+    send(`MAIL FROM:<${from}>${CRLF}`);
+    await reply(250, 'MAIL FROM');
+    for (const r of rcpts) {
+      send(`RCPT TO:<${r}>${CRLF}`);
+      await reply(250, `RCPT TO ${r}`);
+    }
+    send(`DATA${CRLF}`);
+    await reply(354, 'DATA');
+    let d = data.replace(/\r?\n/g, CRLF).replace(/^\./gm, '..');
+    if (!d.endsWith(CRLF)) d += CRLF;
+    send(`${d}.${CRLF}`);
+    await reply(250, 'end of DATA');
+    send(`QUIT${CRLF}`);
+    await reply(221, 'QUIT');
+    sock.end();
+  };
+  await withTimeout(run(), 10000, 'SMTP inject', sock);
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+function imapDate(d) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+const imapQuote = (s) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+
+/**
+ * A logged-in IMAP session (TLS, the test CA) as another mail client of
+ * user would have: APPEND with INTERNALDATE and flags, STORE, STATUS.
+ * Server responses with literals are not supported (no FETCH of bodies).
+ */
+export async function imapSession(user) {
+  const env = testEnv();
+  const sock = tls.connect({ host: env.imap.host, port: env.imap.port, ca: fs.readFileSync(env.caFile), servername: 'localhost' });
+  const rd = lineReader(sock);
+  let n = 0;
+  const run = async (command, literal) => {
+    const tag = `s${++n}`;
+    if (literal !== undefined) {
+      const bytes = Buffer.from(literal, 'utf8');
+      sock.write(`${tag} ${command} {${bytes.length}}${CRLF}`);
+      const cont = await rd.next();
+      if (!cont.startsWith('+')) throw new Error(`IMAP ${command}: expected a continuation, got ${cont}`);
+      sock.write(Buffer.concat([bytes, Buffer.from(CRLF)]));
+    } else {
+      sock.write(`${tag} ${command}${CRLF}`);
+    }
+    const untagged = [];
+    for (;;) {
+      const line = await rd.next();
+      if (line.startsWith(`${tag} `)) {
+        if (!line.startsWith(`${tag} OK`)) throw new Error(`IMAP ${command.split(' ')[0]}: ${line}`);
+        return { untagged, done: line };
+      }
+      untagged.push(line);
+    }
+  };
+  const cmd = (command, literal) => withTimeout(run(command, literal), 10000, `IMAP ${command.split(' ')[0]}`, sock);
+  const greeting = await withTimeout(rd.next(), 10000, 'IMAP greeting', sock);
+  if (!greeting.startsWith('* OK')) throw new Error(`IMAP greeting: ${greeting}`);
+  await cmd(`LOGIN ${imapQuote(user)} ${imapQuote(env.users[user])}`);
+  return {
+    /** APPEND raw to folder with INTERNALDATE date and flags; returns the UID (UIDPLUS). */
+    async append(folder, raw, { date = new Date(), flags = [] } = {}) {
+      const { done } = await cmd(`APPEND ${imapQuote(folder)} (${flags.join(' ')}) "${imapDate(date)}"`, raw.replace(/\r?\n/g, CRLF));
+      const uid = /APPENDUID \d+ (\d+)/.exec(done)?.[1];
+      return uid ? Number(uid) : undefined;
+    },
+    /** {messages, unseen} of folder from STATUS. */
+    async status(folder) {
+      const { untagged } = await cmd(`STATUS ${imapQuote(folder)} (MESSAGES UNSEEN)`);
+      const line = untagged.find((l) => l.startsWith('* STATUS')) ?? '';
+      return { messages: Number(/MESSAGES (\d+)/.exec(line)?.[1]), unseen: Number(/UNSEEN (\d+)/.exec(line)?.[1]) };
+    },
+    /** UID STORE in folder: e.g. store('INBOX', 7, '+FLAGS.SILENT (\\Flagged)'). */
+    async store(folder, uid, what) {
+      await cmd(`SELECT ${imapQuote(folder)}`);
+      await cmd(`UID STORE ${uid} ${what}`);
+      await cmd('CLOSE');
+    },
+    /** Folder names from LIST "" "*". */
+    async list() {
+      const { untagged } = await cmd('LIST "" "*"');
+      return untagged.filter((l) => l.startsWith('* LIST ')).map((l) => {
+        const name = /^\* LIST \([^)]*\) (?:NIL|"(?:[^"\\]|\\.)*") (.*)$/.exec(l)?.[1] ?? '';
+        return name.startsWith('"') ? name.slice(1, -1).replace(/\\(.)/g, '$1') : name;
+      });
+    },
+    /** CREATE folder. */
+    async create(folder) {
+      await cmd(`CREATE ${imapQuote(folder)}`);
+    },
+    /** DELETE folder (with its messages). */
+    async deleteFolder(folder) {
+      await cmd(`DELETE ${imapQuote(folder)}`);
+    },
+    /** UIDs in folder whose Subject contains text (UID SEARCH). */
+    async search(folder, text) {
+      await cmd(`EXAMINE ${imapQuote(folder)}`);
+      const { untagged } = await cmd(`UID SEARCH SUBJECT ${imapQuote(text)}`);
+      return (untagged.find((l) => l.startsWith('* SEARCH')) ?? '').split(' ').slice(2).filter(Boolean).map(Number);
+    },
+    /** Deletes (flag + UID EXPUNGE) the messages of folder whose Subject contains text; returns how many. */
+    async deleteTagged(folder, text) {
+      const uids = await this.search(folder, text);
+      if (uids.length > 0) {
+        await cmd(`SELECT ${imapQuote(folder)}`);
+        await cmd(`UID STORE ${uids.join(',')} +FLAGS.SILENT (\\Deleted)`);
+        await cmd(`UID EXPUNGE ${uids.join(',')}`);
+        await cmd('CLOSE');
+      }
+      return uids.length;
+    },
+    async close() {
+      try {
+        await cmd('LOGOUT');
+      } catch {
+        /* the server may close first */
+      }
+      sock.destroy();
+    },
+  };
+}
+
+/** Polls fn (async) every interval ms until it returns a truthy value; throws what() after timeout ms. */
+export async function waitFor(fn, { timeout = 10000, interval = 100, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'function' ? await what() : what}`);
+    await sleep(interval);
+  }
+}
+
+/** GET /v3/grants/{id}/sync (Orchard extension; no SDK method): the data object. */
+export async function syncStatus(server, grantId) {
+  const r = await fetch(`${server.url}/v3/grants/${encodeURIComponent(grantId)}/sync`, { headers: { Authorization: `Bearer ${server.apiKey}` } });
+  assert.equal(r.status, 200, `GET /v3/grants/${grantId}/sync → ${r.status}: ${await r.clone().text()}`);
+  return (await r.json()).data;
+}
+
+/**
+ * Creates the imap connector and an imap grant for user on server, and
+ * waits until its initial sync is done and the worker watches INBOX
+ * (state idle). Returns the grant.
+ */
+export async function connectMailbox(server, nylas, user) {
+  const env = testEnv();
+  await nylas.connectors.create({ requestBody: { provider: 'imap' } });
+  const grant = (await nylas.auth.customAuthentication({
+    requestBody: {
+      provider: 'imap',
+      settings: {
+        imapUsername: user, imapPassword: env.users[user], imapHost: env.imap.host, imapPort: env.imap.port,
+        smtpHost: env.smtp.host, smtpPort: env.smtp.port,
+      },
+    },
+  })).data;
+  let last;
+  await waitFor(async () => (last = await syncStatus(server, grant.id)).initial_sync_done && last.state === 'idle', {
+    timeout: 15000, what: () => `the initial sync of ${user}: ${JSON.stringify(last)}`,
+  });
+  return grant;
+}
+
+/** Every item of a messages/threads list, following next_cursor (the SDK's async iterator). */
+export async function listAll(resource, args) {
+  const pages = [];
+  for await (const page of resource.list(args)) pages.push(page);
+  return { items: pages.flatMap((p) => p.data), pages };
+}
+
+/**
+ * Mail options for startOrchard: IMAP gets more than the default 3 s so
+ * that a busy machine does not turn a slow login into a 504. The poll
+ * interval stays at its default (60 s), so new INBOX mail within seconds
+ * proves IDLE; add ORCHARD_SYNC_POLL_INTERVAL to watch other folders.
+ */
+export const MAIL_ENV = Object.freeze({ ORCHARD_PROVIDER_TIMEOUT: '15s' });
+
+/**
+ * Removes this run's messages (Subject contains tag) from user's folders,
+ * so that the shared test mailbox does not grow run after run. Kept with
+ * ORCHARD_SDK_KEEP=1.
+ */
+export async function removeTagged(user, tag, folders = ['INBOX']) {
+  if (process.env.ORCHARD_SDK_KEEP) return;
+  const im = await imapSession(user);
+  try {
+    for (const f of folders) await im.deleteTagged(f, tag);
+  } finally {
+    await im.close();
+  }
 }
