@@ -6,7 +6,6 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/orchard-mail/orchard/internal/service"
@@ -48,9 +47,10 @@ func (s *server) downloadAttachment(w http.ResponseWriter, r *http.Request) erro
 		}
 		w.Header().Set("Content-Type", ct)
 		w.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": a.Filename}))
-		if a.Size > 0 && a.Encoding != "base64" && a.Encoding != "quoted-printable" {
-			w.Header().Set("Content-Length", strconv.FormatInt(a.Size, 10))
-		}
+		// No Content-Length: the size recorded at sync time is Orchard's
+		// count of the decoded part, and servers may count a part's bytes
+		// differently (Dovecot does for message/rfc822); a wrong length
+		// would cut the download short.
 		started = true
 		w.WriteHeader(http.StatusOK)
 		_, err := io.Copy(w, body)

@@ -116,6 +116,8 @@ func TestMessagesPaginationAndFilters(t *testing.T) {
 	h.want(h.do("GET", "/v3/grants/"+g+"/messages?fields=everything", h.keyA, ""), 400, "invalid_request_error")
 	h.want(h.do("GET", "/v3/grants/"+g+"/messages?search_query_native=FROBNICATE", h.keyA, ""), 400, "invalid_request_error")
 	h.want(h.do("GET", "/v3/grants/"+g+"/messages?limit=0", h.keyA, ""), 400, "invalid_request_error")
+	many := strings.Repeat("to=a@x.test&", 101)
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages?"+many, h.keyA, ""), 400, "invalid_request_error")
 	// Another application cannot read this grant's mail.
 	h.want(h.do("GET", "/v3/grants/"+g+"/messages", h.keyB, ""), 404, "not_found_error")
 }

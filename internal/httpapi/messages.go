@@ -21,13 +21,19 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := service.MessageFilter{In: queryList(r, "in"), Native: r.URL.Query().Get("search_query_native")}
+	f := service.MessageFilter{Native: r.URL.Query().Get("search_query_native")}
 	q := &f.MessageQuery
 	q.Limit = p.limit + 1
 	q.AfterDate, q.AfterID = p.afterTime, p.afterID
 	q.Subject = r.URL.Query().Get("subject")
-	q.AnyEmail, q.From, q.To = queryList(r, "any_email"), queryList(r, "from"), queryList(r, "to")
-	q.Cc, q.Bcc = queryList(r, "cc"), queryList(r, "bcc")
+	for _, l := range []struct {
+		name string
+		dst  *[]string
+	}{{"in", &f.In}, {"any_email", &q.AnyEmail}, {"from", &q.From}, {"to", &q.To}, {"cc", &q.Cc}, {"bcc", &q.Bcc}} {
+		if *l.dst, err = queryFilterList(r, l.name); err != nil {
+			return err
+		}
+	}
 	q.ThreadID = r.URL.Query().Get("thread_id")
 	if q.Unread, err = queryBool(r, "unread"); err != nil {
 		return err

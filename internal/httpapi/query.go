@@ -5,6 +5,19 @@ import (
 	"strings"
 )
 
+// maxListValues bounds the values of one list parameter (Nylas allows 25
+// addresses in any_email; a little headroom for the others).
+const maxListValues = 100
+
+// queryFilterList is queryList for filters, whose length is bounded.
+func queryFilterList(r *http.Request, name string) ([]string, error) {
+	v := queryList(r, name)
+	if len(v) > maxListValues {
+		return nil, badRequest("%s has %d values; at most %d are allowed", name, len(v), maxListValues)
+	}
+	return v, nil
+}
+
 // queryList reads a list parameter given either repeated (to=a&to=b, as
 // the Node SDK sends arrays) or comma-separated (to=a,b, as the OpenAPI
 // spec documents), or both.

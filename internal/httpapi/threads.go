@@ -15,7 +15,14 @@ func (s *server) listThreads(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := store.ThreadQuery{Limit: p.limit + 1, AfterDate: p.afterTime, AfterID: p.afterID,
-		Subject: r.URL.Query().Get("subject"), AnyEmail: queryList(r, "any_email")}
+		Subject: r.URL.Query().Get("subject")}
+	if q.AnyEmail, err = queryFilterList(r, "any_email"); err != nil {
+		return err
+	}
+	in, err := queryFilterList(r, "in")
+	if err != nil {
+		return err
+	}
 	if q.Unread, err = queryBool(r, "unread"); err != nil {
 		return err
 	}
@@ -28,7 +35,7 @@ func (s *server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if q.LatestAfter, err = queryUnix(r, "latest_message_after"); err != nil {
 		return err
 	}
-	g, ts, err := s.svc.Threads(r.Context(), appID(r), r.PathValue("grant"), q, queryList(r, "in"))
+	g, ts, err := s.svc.Threads(r.Context(), appID(r), r.PathValue("grant"), q, in)
 	if err != nil {
 		return err
 	}

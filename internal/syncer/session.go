@@ -119,13 +119,13 @@ func (s *syncSession) idle(ctx context.Context, wait time.Duration, wake <-chan 
 	if wait <= 0 {
 		return false, nil
 	}
-	inbox := ""
-	for _, f := range s.folders {
-		if f.Role == store.RoleInbox {
-			inbox = f.Name
+	var inbox *store.Folder
+	for i := range s.folders {
+		if s.folders[i].Role == store.RoleInbox {
+			inbox = &s.folders[i]
 		}
 	}
-	if inbox == "" || !s.caps.Has(imap.CapIdle) {
+	if inbox == nil || !s.caps.Has(imap.CapIdle) {
 		// No IDLE: just wait for the next poll.
 		t := time.NewTimer(wait)
 		defer t.Stop()
@@ -147,8 +147,16 @@ func (s *syncSession) idle(ctx context.Context, wait time.Duration, wake <-chan 
 	opCtx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 	defer cancel()
 	err := s.c.Run(opCtx, func(raw *imapclient.Client) error {
-		if _, err := raw.Select(inbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		sel, err := raw.Select(inbox.Name, &imap.SelectOptions{ReadOnly: true, CondStore: s.condstore}).Wait()
+		if err != nil {
 			return err
+		}
+		// IDLE reports only what happens from now on: mail that arrived
+		// since INBOX was last synced (while other folders were) would
+		// wait for the next poll.
+		if uint32(sel.UIDNext) > inbox.UIDNext || (s.condstore && sel.HighestModSeq > inbox.HighestModSeq) {
+			woken = true
+			return nil
 		}
 		cmd, err := raw.Idle()
 		if err != nil {
