@@ -80,9 +80,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store: sqlite open %s: %w", path, err)
 	}
 	return &Store{sqlstore.New(read, write, sqlstore.Dialect{
-		Name:       "sqlite",
-		Migrations: migrations,
-		Classify:   classify,
+		Name:            "sqlite",
+		Migrations:      migrations,
+		Positional:      true,
+		CacheStatements: true,
+		Classify:        classify,
 	})}, nil
 }
 

@@ -4,10 +4,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orchard-mail/orchard/internal/store"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
@@ -195,5 +198,140 @@ func BenchmarkCreateGrant(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// benchMessages is the size of the mailbox BenchmarkListMessages lists.
+const benchMessages = 100_000
+
+// seedMailbox stores n messages of one grant through ApplyMailBatch, in
+// batches as big as an initial sync's, with a realistic spread: most mail
+// in INBOX and Archive, 10% unread, a few hundred correspondents of very
+// different frequency, two messages per thread, bodies of a few KB.
+func seedMailbox(b testing.TB, s *sqlite.Store, grantID string, n int) {
+	ctx := b.Context()
+	if err := s.CreateApplication(ctx, &store.Application{ID: "app", Name: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateGrant(ctx, &store.Grant{ID: grantID, ApplicationID: "app", Provider: "icloud", Email: "me@example.com", Status: "valid"}); err != nil {
+		b.Fatal(err)
+	}
+	folders := []store.Folder{
+		{ID: "f-inbox", Name: "INBOX", Role: store.RoleInbox},
+		{ID: "f-archive", Name: "Archive", Role: store.RoleArchive},
+		{ID: "f-sent", Name: "Sent Messages", Role: store.RoleSent},
+		{ID: "f-receipts", Name: "Receipts"},
+	}
+	if err := s.ApplyMailBatch(ctx, &store.MailBatch{GrantID: grantID, Folders: folders}); err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 11))
+	words := strings.Fields("meeting report invoice lunch update project review question holiday plans " +
+		"budget launch notes draft schedule photos travel contract offer welcome")
+	body := "<html><body>" + strings.Repeat("<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>", 30) + "</body></html>"
+	headers := []byte(strings.Repeat("Received: from mx.example.com by mail.example.com; Mon, 1 Jan 2024 00:00:00 +0000\r\n", 8))
+	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	const batch = 2000
+	uid := uint32(0)
+	for start := 0; start < n; start += batch {
+		mb := &store.MailBatch{GrantID: grantID}
+		for i := start; i < min(n, start+batch); i++ {
+			id := fmt.Sprintf("msg-%06d", i)
+			// Correspondents: c0 writes often, c499 rarely.
+			sender := fmt.Sprintf("c%d@example.com", int(r.ExpFloat64()*60)%500)
+			subject := words[r.IntN(len(words))] + " " + words[r.IntN(len(words))] + fmt.Sprintf(" #%d", i%977)
+			m := store.Message{
+				ID: id, ThreadID: fmt.Sprintf("thr-%06d", i/2), IdentityKey: "mid:<" + id + "@example.com>",
+				MessageIDHeader: "<" + id + "@example.com>", Subject: subject, SubjectKey: strings.ToLower(subject),
+				From:    []store.Participant{{Name: "Correspondent", Email: sender}},
+				To:      []store.Participant{{Name: "Me", Email: "me@example.com"}},
+				Date:    base.Add(time.Duration(i) * 17 * time.Minute),
+				Snippet: "Lorem ipsum dolor sit amet, consectetur adipiscing elit.", Body: body, Headers: headers, Size: 6000,
+			}
+			if i%2 == 1 {
+				m.InReplyTo = fmt.Sprintf("<msg-%06d@example.com>", i-1)
+				m.References = []string{m.InReplyTo}
+			}
+			if i%1000 == 0 {
+				m.Cc = []store.Participant{{Email: "rare@example.com"}}
+			}
+			if r.IntN(100) < 15 {
+				m.Attachments = []store.Attachment{{ID: "a-" + id, Filename: "file.pdf", ContentType: "application/pdf", Size: 50000, Part: "2"}}
+			}
+			var flags []string
+			if r.IntN(100) >= 10 {
+				flags = append(flags, `\Seen`)
+			}
+			if r.IntN(100) < 2 {
+				flags = append(flags, `\Flagged`)
+			}
+			folder := "f-inbox"
+			switch p := r.IntN(100); {
+			case p < 25:
+				folder = "f-archive"
+			case p < 35:
+				folder = "f-sent"
+			case p < 36:
+				folder = "f-receipts"
+			}
+			uid++
+			mb.Messages = append(mb.Messages, m)
+			mb.Locations = append(mb.Locations, store.Location{MessageID: id, FolderID: folder, UID: uid, Flags: flags})
+			if i%10 == 0 { // a second copy, as with Gmail-style labels
+				uid++
+				mb.Locations = append(mb.Locations, store.Location{MessageID: id, FolderID: "f-archive", UID: uid, Flags: flags})
+			}
+		}
+		if err := s.ApplyMailBatch(ctx, mb); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkListMessages lists pages of 51 (the API's 50 and one to know
+// whether there is a next page) of a 100,000-message mailbox. The mailbox
+// is seeded once per run, in the parent benchmark's temporary directory.
+func BenchmarkListMessages(b *testing.B) {
+	s := openMigrated(b)
+	const g = "grant-bench"
+	start := time.Now()
+	seedMailbox(b, s, g, benchMessages)
+	b.Logf("seeded %d messages in %v", benchMessages, time.Since(start).Round(time.Millisecond))
+	ctx := b.Context()
+
+	deep, err := s.ListMessages(ctx, store.MessageQuery{GrantID: g, Limit: 1, ReceivedBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Add(20_000 * 17 * time.Minute)})
+	if err != nil || len(deep) != 1 {
+		b.Fatalf("deep cursor: %v %v", deep, err)
+	}
+	yes := true
+	for _, bc := range []struct {
+		name string
+		q    store.MessageQuery
+	}{
+		{"no_filter", store.MessageQuery{}},
+		{"in_archive", store.MessageQuery{FolderIDs: []string{"f-archive"}}},
+		{"in_small_folder", store.MessageQuery{FolderIDs: []string{"f-receipts"}}},
+		{"unread", store.MessageQuery{Unread: &yes}},
+		{"starred", store.MessageQuery{Starred: &yes}},
+		{"from_address", store.MessageQuery{From: []string{"c100@example.com"}}},
+		{"any_email", store.MessageQuery{AnyEmail: []string{"rare@example.com"}}},
+		{"subject_common", store.MessageQuery{Subject: "invoice"}},
+		{"subject_rare", store.MessageQuery{Subject: "invoice report #976"}},
+		{"deep_page", store.MessageQuery{AfterDate: deep[0].Date, AfterID: deep[0].ID}},
+		{"in_archive_unread", store.MessageQuery{FolderIDs: []string{"f-archive"}, Unread: &yes}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			q := bc.q
+			q.GrantID, q.Limit = g, 51
+			n := 0
+			for b.Loop() {
+				ms, err := s.ListMessages(ctx, q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(ms)
+			}
+			b.ReportMetric(float64(n), "msgs/op")
+		})
 	}
 }

@@ -61,7 +61,7 @@ func anys[T any](lead []any, s []T) []any {
 // ncol values per row) in as few statements as the limits allow. tail is
 // typically an ON CONFLICT clause; rows must not repeat a conflict key
 // within one call, which PostgreSQL refuses.
-func insertRows(ctx context.Context, tx *sql.Tx, head, tail string, ncol int, rows []any) error {
+func insertRows(ctx context.Context, s *Store, tx *sql.Tx, head, tail string, ncol int, rows []any) error {
 	perStmt := min(maxInsertRows, maxParams/ncol)
 	for len(rows) > 0 {
 		n := min(perStmt, len(rows)/ncol)
@@ -78,7 +78,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, head, tail string, ncol int, ro
 		}
 		q.WriteByte(' ')
 		q.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, q.String(), rows[:n*ncol]...); err != nil {
+		if _, err := s.execOn(ctx, tx, q.String(), rows[:n*ncol]...); err != nil {
 			return err
 		}
 		rows = rows[n*ncol:]

@@ -41,8 +41,7 @@ func scanFolder(sc rowScanner) (store.Folder, error) {
 
 // ListFolders reads the counts ApplyMailBatch maintains: no counting here.
 func (s *Store) ListFolders(ctx context.Context, grantID string) ([]store.Folder, error) {
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT `+folderColumns+` FROM folders WHERE grant_id = $1 ORDER BY name`, grantID)
+	rows, err := s.query(ctx, `SELECT `+folderColumns+` FROM folders WHERE grant_id = $1 ORDER BY name`, grantID)
 	if err != nil {
 		return nil, s.wrap("list folders", err)
 	}
@@ -59,8 +58,7 @@ func (s *Store) ListFolders(ctx context.Context, grantID string) ([]store.Folder
 }
 
 func (s *Store) GetFolder(ctx context.Context, grantID, id string) (*store.Folder, error) {
-	f, err := scanFolder(s.read.QueryRowContext(ctx,
-		`SELECT `+folderColumns+` FROM folders WHERE grant_id = $1 AND id = $2`, grantID, id))
+	f, err := scanFolder(s.queryRow(ctx, `SELECT `+folderColumns+` FROM folders WHERE grant_id = $1 AND id = $2`, grantID, id))
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("get folder %s", id), err)
 	}
@@ -68,8 +66,7 @@ func (s *Store) GetFolder(ctx context.Context, grantID, id string) (*store.Folde
 }
 
 func (s *Store) FolderUIDs(ctx context.Context, grantID, folderID string) ([]uint32, error) {
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT uid FROM locations WHERE grant_id = $1 AND folder_id = $2 ORDER BY uid`, grantID, folderID)
+	rows, err := s.query(ctx, `SELECT uid FROM locations WHERE grant_id = $1 AND folder_id = $2 ORDER BY uid`, grantID, folderID)
 	if err != nil {
 		return nil, s.wrap("folder uids", err)
 	}
@@ -90,19 +87,19 @@ func (s *Store) FolderUIDs(ctx context.Context, grantID, folderID string) ([]uin
 // messageColumns reads m (messages) and b (message_bodies).
 const messageColumns = `m.grant_id, m.id, m.thread_id, m.identity_key, m.message_id_header, m.in_reply_to, m.refs,
 	m.subject, m.subject_key, m.from_list, m.to_list, m.cc_list, m.bcc_list, m.reply_to_list, m.date, m.sent_at,
-	m.unread, m.starred, m.snippet, b.body, m.attachments, b.headers, m.size, m.created_at, m.updated_at`
+	m.unread, m.starred, m.snippet, b.body, m.attachments, b.headers, m.size, m.created_at, m.updated_at, m.folders`
 
 func scanMessage(sc rowScanner) (store.Message, error) {
 	var (
 		m                            store.Message
-		refs, atts                   string
+		refs, atts, folders          string
 		lists                        [5]string
 		date, sent, created, updated int64
 		unread, starred              int
 	)
 	if err := sc.Scan(&m.GrantID, &m.ID, &m.ThreadID, &m.IdentityKey, &m.MessageIDHeader, &m.InReplyTo, &refs,
 		&m.Subject, &m.SubjectKey, &lists[0], &lists[1], &lists[2], &lists[3], &lists[4], &date, &sent,
-		&unread, &starred, &m.Snippet, &m.Body, &atts, &m.Headers, &m.Size, &created, &updated); err != nil {
+		&unread, &starred, &m.Snippet, &m.Body, &atts, &m.Headers, &m.Size, &created, &updated, &folders); err != nil {
 		return m, err
 	}
 	m.Date, m.SentAt = fromMicros(date), fromMicros(sent)
@@ -116,8 +113,11 @@ func scanMessage(sc rowScanner) (store.Message, error) {
 	for _, d := range []struct {
 		src string
 		dst any
-	}{{refs, &m.References}, {atts, &m.Attachments}, {lists[0], &m.From}, {lists[1], &m.To},
+	}{{refs, &m.References}, {atts, &m.Attachments}, {folders, &m.Folders}, {lists[0], &m.From}, {lists[1], &m.To},
 		{lists[2], &m.Cc}, {lists[3], &m.Bcc}, {lists[4], &m.ReplyTo}} {
+		if d.src == "[]" {
+			continue // most lists are empty; decoding is the costly part of a listing
+		}
 		if err := json.Unmarshal([]byte(d.src), d.dst); err != nil {
 			return m, fmt.Errorf("decode message %s: %w", m.ID, err)
 		}
@@ -125,10 +125,9 @@ func scanMessage(sc rowScanner) (store.Message, error) {
 	return m, nil
 }
 
-// queryMessages runs a query selecting messageColumns and fills the
-// messages' Folders with one more query for all of them.
+// queryMessages runs a query selecting messageColumns.
 func (s *Store) queryMessages(ctx context.Context, op, query string, args ...any) ([]store.Message, error) {
-	rows, err := s.read.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, s.wrap(op, err)
 	}
@@ -141,61 +140,17 @@ func (s *Store) queryMessages(ctx context.Context, op, query string, args ...any
 		}
 		out = append(out, m)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.wrap(op, err)
-	}
-	rows.Close()
-	if len(out) == 0 {
-		return out, nil
-	}
-	return out, s.wrap(op, s.fillFolders(ctx, out))
-}
-
-// fillFolders sets the Folders of messages of one grant (ascending ids,
-// each once however many copies the folder holds).
-func (s *Store) fillFolders(ctx context.Context, msgs []store.Message) error {
-	idx := make(map[string]int, len(msgs))
-	ids := make([]string, 0, len(msgs))
-	for i, m := range msgs {
-		if _, dup := idx[m.ID]; !dup {
-			idx[m.ID] = i
-			ids = append(ids, m.ID)
-		}
-	}
-	return chunks(ids, inChunk, func(ids []string) error {
-		rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT message_id, folder_id FROM locations
-			WHERE grant_id = $1 AND message_id IN (`+placeholders(2, len(ids))+`) ORDER BY message_id, folder_id`,
-			anys([]any{msgs[0].GrantID}, ids)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, folder string
-			if err := rows.Scan(&id, &folder); err != nil {
-				return err
-			}
-			m := &msgs[idx[id]]
-			m.Folders = append(m.Folders, folder)
-		}
-		return rows.Err()
-	})
+	return out, s.wrap(op, rows.Err())
 }
 
 const messageFrom = ` FROM messages m JOIN message_bodies b ON b.grant_id = m.grant_id AND b.message_id = m.id`
 
 func (s *Store) GetMessage(ctx context.Context, grantID, id string) (*store.Message, error) {
-	op := fmt.Sprintf("get message %s", id)
-	m, err := scanMessage(s.read.QueryRowContext(ctx,
-		`SELECT `+messageColumns+messageFrom+` WHERE m.grant_id = $1 AND m.id = $2`, grantID, id))
+	m, err := scanMessage(s.queryRow(ctx, `SELECT `+messageColumns+messageFrom+` WHERE m.grant_id = $1 AND m.id = $2`, grantID, id))
 	if err != nil {
-		return nil, s.wrap(op, err)
+		return nil, s.wrap(fmt.Sprintf("get message %s", id), err)
 	}
-	msgs := []store.Message{m}
-	if err := s.fillFolders(ctx, msgs); err != nil {
-		return nil, s.wrap(op, err)
-	}
-	return &msgs[0], nil
+	return &m, nil
 }
 
 // GetMessagesByIdentity returns the messages newest first; unknown keys
@@ -222,7 +177,7 @@ func (s *Store) GetMessagesByIdentity(ctx context.Context, grantID string, keys 
 }
 
 func (s *Store) MessageLocations(ctx context.Context, grantID, messageID string) ([]store.Location, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT message_id, folder_id, uid, flags, modseq FROM locations
+	rows, err := s.query(ctx, `SELECT message_id, folder_id, uid, flags, modseq FROM locations
 		WHERE grant_id = $1 AND message_id = $2 ORDER BY folder_id, uid`, grantID, messageID)
 	if err != nil {
 		return nil, s.wrap("message locations", err)
@@ -252,7 +207,7 @@ func (s *Store) MessageLocations(ctx context.Context, grantID, messageID string)
 func (s *Store) MessageIDsAt(ctx context.Context, grantID, folderID string, uids []uint32) ([]string, error) {
 	at := make(map[uint32]string, len(uids))
 	err := chunks(uids, inChunk, func(uids []uint32) error {
-		rows, err := s.read.QueryContext(ctx, `SELECT uid, message_id FROM locations
+		rows, err := s.query(ctx, `SELECT uid, message_id FROM locations
 			WHERE grant_id = $1 AND folder_id = $2 AND uid IN (`+placeholders(3, len(uids))+`)`,
 			anys([]any{grantID, folderID}, uint32sToInt64(uids))...)
 		if err != nil {
@@ -466,7 +421,7 @@ func (s *Store) ListMessages(ctx context.Context, q store.MessageQuery) ([]store
 // ListChanges is not scoped by grant: the webhook dispatcher reads every
 // grant's changes. limit <= 0 means no limit.
 func (s *Store) ListChanges(ctx context.Context, afterID int64, limit int) ([]store.Change, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, grant_id, object_type, object_id, action, created_at
+	rows, err := s.query(ctx, `SELECT id, grant_id, object_type, object_id, action, created_at
 		FROM changes WHERE id > $1 ORDER BY id LIMIT $2`, afterID, pageLimit(limit))
 	if err != nil {
 		return nil, s.wrap("list changes", err)

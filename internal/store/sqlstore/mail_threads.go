@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,8 +25,9 @@ func (bt *batchTx) updateThreads() error {
 // threadAgg accumulates one thread's aggregates over its messages, read
 // oldest first.
 type threadAgg struct {
-	t      store.Thread
-	emails map[string]int // lower-cased email -> index in t.Participants
+	t       store.Thread
+	emails  map[string]int // lower-cased email -> index in t.Participants
+	folders map[string]bool
 }
 
 func (a *threadAgg) addParticipants(ps []store.Participant) {
@@ -50,9 +52,9 @@ func (bt *batchTx) recomputeThreads(ids []string) error {
 	g := bt.p.grantID
 	aggs := make(map[string]*threadAgg, len(ids))
 	err := func() error {
-		rows, err := bt.tx.QueryContext(bt.ctx, `
+		rows, err := bt.query(`
 			SELECT thread_id, id, subject, subject_key, date, snippet, unread, starred, has_attachment,
-			       from_list, to_list, cc_list, bcc_list
+			       folders, from_list, to_list, cc_list, bcc_list
 			FROM messages WHERE grant_id = $1 AND thread_id IN (`+placeholders(2, len(ids))+`)
 			ORDER BY thread_id, date, id`, anys([]any{g}, ids)...)
 		if err != nil {
@@ -64,10 +66,11 @@ func (bt *batchTx) recomputeThreads(ids []string) error {
 				thread, id, subject, key, snippet string
 				date                              int64
 				unread, starred, att              int
+				folders                           string
 				lists                             [4]string
 			)
 			if err := rows.Scan(&thread, &id, &subject, &key, &date, &snippet, &unread, &starred, &att,
-				&lists[0], &lists[1], &lists[2], &lists[3]); err != nil {
+				&folders, &lists[0], &lists[1], &lists[2], &lists[3]); err != nil {
 				return err
 			}
 			a := aggs[thread]
@@ -77,13 +80,26 @@ func (bt *batchTx) recomputeThreads(ids []string) error {
 					Subject: subject, SubjectKey: key, EarliestMessageAt: fromMicros(date),
 					MessageIDs: []string{}, Folders: []string{}, Participants: []store.Participant{}}}
 				aggs[thread] = a
+				a.folders = map[string]bool{}
 			}
 			a.t.MessageIDs = append(a.t.MessageIDs, id)
 			a.t.LatestMessageID, a.t.LatestMessageAt, a.t.Snippet = id, fromMicros(date), snippet
 			a.t.Unread = a.t.Unread || unread == 1
 			a.t.Starred = a.t.Starred || starred == 1
 			a.t.HasAttachments = a.t.HasAttachments || att == 1
+			if folders != "[]" {
+				var fs []string
+				if err := json.Unmarshal([]byte(folders), &fs); err != nil {
+					return fmt.Errorf("decode folders of message %s: %w", id, err)
+				}
+				for _, f := range fs {
+					a.folders[f] = true
+				}
+			}
 			for _, l := range lists {
+				if l == "[]" {
+					continue
+				}
 				var ps []store.Participant
 				if err := json.Unmarshal([]byte(l), &ps); err != nil {
 					return fmt.Errorf("decode participants of message %s: %w", id, err)
@@ -96,38 +112,18 @@ func (bt *batchTx) recomputeThreads(ids []string) error {
 	if err != nil {
 		return err
 	}
-	err = func() error {
-		rows, err := bt.tx.QueryContext(bt.ctx, `
-			SELECT DISTINCT m.thread_id, l.folder_id
-			FROM messages m JOIN locations l ON l.grant_id = m.grant_id AND l.message_id = m.id
-			WHERE m.grant_id = $1 AND m.thread_id IN (`+placeholders(2, len(ids))+`)
-			ORDER BY m.thread_id, l.folder_id`, anys([]any{g}, ids)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var thread, folder string
-			if err := rows.Scan(&thread, &folder); err != nil {
-				return err
-			}
-			if a := aggs[thread]; a != nil {
-				a.t.Folders = append(a.t.Folders, folder)
-			}
-		}
-		return rows.Err()
-	}()
-	if err != nil {
-		return err
-	}
-
 	var gone, live []string
 	for _, id := range ids {
-		if aggs[id] == nil {
+		a := aggs[id]
+		if a == nil {
 			gone = append(gone, id)
-		} else {
-			live = append(live, id)
+			continue
 		}
+		live = append(live, id)
+		for f := range a.folders {
+			a.t.Folders = append(a.t.Folders, f)
+		}
+		slices.Sort(a.t.Folders)
 	}
 	// Folder and address rows cascade from a deleted thread; a live
 	// thread's are rewritten.
@@ -166,8 +162,7 @@ func (bt *batchTx) recomputeThreads(ids []string) error {
 			addrRows = append(addrRows, g, t.ID, e, latest)
 		}
 	}
-	if err := insertRows(bt.ctx, bt.tx,
-		`INSERT INTO threads (grant_id, id, latest_message_at, unread, starred, has_attachments, subject_lower,
+	if err := bt.insertRows(`INSERT INTO threads (grant_id, id, latest_message_at, unread, starred, has_attachments, subject_lower,
 		                      subject_key, subject, earliest_message_at, latest_message_id, snippet,
 		                      message_ids, folders, participants)`,
 		`ON CONFLICT (grant_id, id) DO UPDATE SET latest_message_at = excluded.latest_message_at,
@@ -179,11 +174,11 @@ func (bt *batchTx) recomputeThreads(ids []string) error {
 		15, threadRows); err != nil {
 		return err
 	}
-	if err := insertRows(bt.ctx, bt.tx, `INSERT INTO thread_folders (grant_id, thread_id, folder_id, latest_message_at)`,
+	if err := bt.insertRows(`INSERT INTO thread_folders (grant_id, thread_id, folder_id, latest_message_at)`,
 		``, 4, folderRows); err != nil {
 		return err
 	}
-	return insertRows(bt.ctx, bt.tx, `INSERT INTO thread_addresses (grant_id, thread_id, email_lower, latest_message_at)`,
+	return bt.insertRows(`INSERT INTO thread_addresses (grant_id, thread_id, email_lower, latest_message_at)`,
 		``, 4, addrRows)
 }
 
@@ -216,8 +211,7 @@ func scanThread(sc rowScanner) (store.Thread, error) {
 }
 
 func (s *Store) GetThread(ctx context.Context, grantID, id string) (*store.Thread, error) {
-	t, err := scanThread(s.read.QueryRowContext(ctx,
-		`SELECT `+threadColumns+` FROM threads t WHERE t.grant_id = $1 AND t.id = $2`, grantID, id))
+	t, err := scanThread(s.queryRow(ctx, `SELECT `+threadColumns+` FROM threads t WHERE t.grant_id = $1 AND t.id = $2`, grantID, id))
 	if err != nil {
 		return nil, s.wrap(fmt.Sprintf("get thread %s", id), err)
 	}
@@ -231,7 +225,7 @@ func (s *Store) ThreadIDBySubject(ctx context.Context, grantID, subjectKey strin
 		return "", nil
 	}
 	var id string
-	err := s.read.QueryRowContext(ctx, `
+	err := s.queryRow(ctx, `
 		SELECT id FROM threads WHERE grant_id = $1 AND subject_key = $2 AND latest_message_at > $3
 		ORDER BY latest_message_at DESC, id DESC LIMIT 1`, grantID, subjectKey, micros(since)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -252,7 +246,7 @@ func (s *Store) ThreadIDByMessageIDs(ctx context.Context, grantID string, msgIDs
 		}
 		tried[ref] = true
 		var id string
-		err := s.read.QueryRowContext(ctx, `
+		err := s.queryRow(ctx, `
 			SELECT m.thread_id FROM message_refs r
 			JOIN messages m ON m.grant_id = r.grant_id AND m.id = r.message_id
 			WHERE r.grant_id = $1 AND r.ref = $2 AND m.thread_id <> ''
@@ -313,7 +307,7 @@ func (s *Store) ListThreads(ctx context.Context, q store.ThreadQuery) ([]store.T
 	lb.flag("t.starred", q.Starred)
 	lb.window(q.LatestBefore, q.LatestAfter, q.AfterDate, q.AfterID)
 
-	rows, err := s.read.QueryContext(ctx, lb.sql(`SELECT `+threadColumns+` FROM `+from, q.Limit), lb.args...)
+	rows, err := s.query(ctx, lb.sql(`SELECT `+threadColumns+` FROM `+from, q.Limit), lb.args...)
 	if err != nil {
 		return nil, s.wrap("list threads", err)
 	}

@@ -195,8 +195,16 @@ func (s *Store) wrapBatch(grantID string, err error) error {
 }
 
 func (bt *batchTx) exec(query string, args ...any) error {
-	_, err := bt.tx.ExecContext(bt.ctx, query, args...)
+	_, err := bt.s.execOn(bt.ctx, bt.tx, query, args...)
 	return err
+}
+
+func (bt *batchTx) query(query string, args ...any) (*sql.Rows, error) {
+	return bt.s.queryOn(bt.ctx, bt.tx, query, args...)
+}
+
+func (bt *batchTx) insertRows(head, tail string, ncol int, rows []any) error {
+	return insertRows(bt.ctx, bt.s, bt.tx, head, tail, ncol, rows)
 }
 
 func (bt *batchTx) apply() error {
@@ -279,7 +287,7 @@ func (bt *batchTx) collectTouched() error {
 		bt.touched.add(m.ID)
 	}
 	err := chunks(ids, inChunk, func(ids []string) error {
-		rows, err := bt.tx.QueryContext(bt.ctx, `SELECT id, thread_id, date FROM messages WHERE grant_id = $1 AND id IN (`+
+		rows, err := bt.query(`SELECT id, thread_id, date FROM messages WHERE grant_id = $1 AND id IN (`+
 			placeholders(2, len(ids))+`)`, anys([]any{p.grantID}, ids)...)
 		if err != nil {
 			return err
@@ -308,7 +316,7 @@ func (bt *batchTx) collectTouched() error {
 
 // collect adds the message ids a query returns to touched.
 func (bt *batchTx) collect(query string, args ...any) error {
-	rows, err := bt.tx.QueryContext(bt.ctx, query, args...)
+	rows, err := bt.query(query, args...)
 	if err != nil {
 		return err
 	}
@@ -329,7 +337,7 @@ func (bt *batchTx) collect(query string, args ...any) error {
 func (bt *batchTx) folderCounts() (map[string]folderCount, error) {
 	out := map[string]folderCount{}
 	err := chunks(bt.touched.list, inChunk, func(ids []string) error {
-		rows, err := bt.tx.QueryContext(bt.ctx, `
+		rows, err := bt.query(`
 			SELECT l.folder_id, COUNT(DISTINCT l.message_id),
 			       COUNT(DISTINCT CASE WHEN m.unread = 1 THEN l.message_id END)
 			FROM locations l JOIN messages m ON m.grant_id = l.grant_id AND m.id = l.message_id
@@ -397,8 +405,7 @@ func (bt *batchTx) upsertFolders() error {
 			int64(f.UIDValidity), int64(f.UIDNext), int64(f.HighestModSeq), int64(f.InitialLowUID),
 			b2i(f.InitialDone), micros(f.LastSyncAt), micros(f.CreatedAt), micros(f.UpdatedAt))
 	}
-	return insertRows(bt.ctx, bt.tx,
-		`INSERT INTO folders (grant_id, id, name, delimiter, attributes, role, uid_validity, uid_next,
+	return bt.insertRows(`INSERT INTO folders (grant_id, id, name, delimiter, attributes, role, uid_validity, uid_next,
 		                      highest_modseq, initial_low_uid, initial_done, last_sync_at, created_at, updated_at)`,
 		`ON CONFLICT (grant_id, id) DO UPDATE SET name = excluded.name, delimiter = excluded.delimiter,
 		    attributes = excluded.attributes, role = excluded.role, uid_validity = excluded.uid_validity,
@@ -444,7 +451,7 @@ func messageAddresses(m *store.Message) ([]string, map[string]int) {
 }
 
 // upsertMessages writes the messages' content and rebuilds their address
-// and reference rows. Unread, Starred and "located" are left to
+// and reference rows. Unread, Starred, folders and "located" are left to
 // deriveMessages, CreatedAt of an existing message is kept.
 func (bt *batchTx) upsertMessages() error {
 	p := bt.p
@@ -478,7 +485,7 @@ func (bt *batchTx) upsertMessages() error {
 		msgRows = append(msgRows, p.grantID, m.ID, m.ThreadID, micros(m.Date), b2i(hasAttachment(m.Attachments)),
 			strings.ToLower(m.Subject), m.IdentityKey, m.MessageIDHeader, m.InReplyTo, refs, m.Subject, m.SubjectKey)
 		msgRows = append(msgRows, lists...)
-		msgRows = append(msgRows, micros(m.SentAt), m.Snippet, attsJSON, m.Size, micros(m.CreatedAt), micros(m.UpdatedAt), 1, 0, 0)
+		msgRows = append(msgRows, micros(m.SentAt), m.Snippet, attsJSON, m.Size, micros(m.CreatedAt), micros(m.UpdatedAt), 1, 0, 0, "[]")
 		bodyRows = append(bodyRows, p.grantID, m.ID, m.Body, blobIn(m.Headers))
 
 		if _, ok := bt.existing[m.ID]; ok {
@@ -506,11 +513,10 @@ func (bt *batchTx) upsertMessages() error {
 
 	// New rows start unread, unstarred and without location; the real
 	// values are derived once the batch's locations are in.
-	if err := insertRows(bt.ctx, bt.tx,
-		`INSERT INTO messages (grant_id, id, thread_id, date, has_attachment, subject_lower, identity_key,
+	if err := bt.insertRows(`INSERT INTO messages (grant_id, id, thread_id, date, has_attachment, subject_lower, identity_key,
 		                       message_id_header, in_reply_to, refs, subject, subject_key, from_list, to_list,
 		                       cc_list, bcc_list, reply_to_list, sent_at, snippet, attachments, size,
-		                       created_at, updated_at, unread, starred, located)`,
+		                       created_at, updated_at, unread, starred, located, folders)`,
 		`ON CONFLICT (grant_id, id) DO UPDATE SET thread_id = excluded.thread_id, date = excluded.date,
 		    has_attachment = excluded.has_attachment, subject_lower = excluded.subject_lower,
 		    identity_key = excluded.identity_key, message_id_header = excluded.message_id_header,
@@ -522,7 +528,7 @@ func (bt *batchTx) upsertMessages() error {
 		messageCols, msgRows); err != nil {
 		return err
 	}
-	if err := insertRows(bt.ctx, bt.tx, `INSERT INTO message_bodies (grant_id, message_id, body, headers)`,
+	if err := bt.insertRows(`INSERT INTO message_bodies (grant_id, message_id, body, headers)`,
 		`ON CONFLICT (grant_id, message_id) DO UPDATE SET body = excluded.body, headers = excluded.headers`,
 		4, bodyRows); err != nil {
 		return err
@@ -533,11 +539,11 @@ func (bt *batchTx) upsertMessages() error {
 	if err := bt.deleteByIDs(`DELETE FROM message_refs WHERE grant_id = $1 AND message_id IN `, stale); err != nil {
 		return err
 	}
-	if err := insertRows(bt.ctx, bt.tx, `INSERT INTO message_addresses (grant_id, message_id, email_lower, kinds, date)`,
+	if err := bt.insertRows(`INSERT INTO message_addresses (grant_id, message_id, email_lower, kinds, date)`,
 		``, 5, addrRows); err != nil {
 		return err
 	}
-	if err := insertRows(bt.ctx, bt.tx, `INSERT INTO message_refs (grant_id, message_id, ref, own)`,
+	if err := bt.insertRows(`INSERT INTO message_refs (grant_id, message_id, ref, own)`,
 		``, 4, refRows); err != nil {
 		return err
 	}
@@ -555,7 +561,7 @@ func (bt *batchTx) upsertMessages() error {
 }
 
 // messageCols is the number of columns upsertMessages writes per message.
-const messageCols = 26
+const messageCols = 27
 
 // hasFlag compares flags case-insensitively, as IMAP does.
 func hasFlag(flags []string, flag string) bool {
@@ -581,7 +587,7 @@ func (bt *batchTx) upsertLocations() error {
 	}
 	dates := make(map[string]int64, len(ids.list))
 	err := chunks(ids.list, inChunk, func(chunk []string) error {
-		rows, err := bt.tx.QueryContext(bt.ctx, `SELECT id, date FROM messages WHERE grant_id = $1 AND id IN (`+
+		rows, err := bt.query(`SELECT id, date FROM messages WHERE grant_id = $1 AND id IN (`+
 			placeholders(2, len(chunk))+`)`, anys([]any{p.grantID}, chunk)...)
 		if err != nil {
 			return err
@@ -613,8 +619,7 @@ func (bt *batchTx) upsertLocations() error {
 		rows = append(rows, p.grantID, l.FolderID, int64(l.UID), l.MessageID, flags,
 			b2i(hasFlag(l.Flags, `\Seen`)), b2i(hasFlag(l.Flags, `\Flagged`)), int64(l.ModSeq), date)
 	}
-	return insertRows(bt.ctx, bt.tx,
-		`INSERT INTO locations (grant_id, folder_id, uid, message_id, flags, seen, flagged, modseq, date)`,
+	return bt.insertRows(`INSERT INTO locations (grant_id, folder_id, uid, message_id, flags, seen, flagged, modseq, date)`,
 		`ON CONFLICT (grant_id, folder_id, uid) DO UPDATE SET message_id = excluded.message_id,
 		    flags = excluded.flags, seen = excluded.seen, flagged = excluded.flagged,
 		    modseq = excluded.modseq, date = excluded.date`,
@@ -649,8 +654,11 @@ func (bt *batchTx) updateFlags() error {
 	if len(bt.p.flags) == 0 {
 		return nil
 	}
-	stmt, err := bt.tx.PrepareContext(bt.ctx, `UPDATE locations SET flags = $4, seen = $5, flagged = $6, modseq = $7
-		WHERE grant_id = $1 AND folder_id = $2 AND uid = $3`)
+	// Placeholders in textual order, so that rebinding keeps the
+	// arguments' order for every execution of the prepared statement.
+	query, _ := bt.s.rebind(`UPDATE locations SET flags = $1, seen = $2, flagged = $3, modseq = $4
+		WHERE grant_id = $5 AND folder_id = $6 AND uid = $7`, make([]any, 7))
+	stmt, err := bt.tx.PrepareContext(bt.ctx, query)
 	if err != nil {
 		return err
 	}
@@ -660,65 +668,115 @@ func (bt *batchTx) updateFlags() error {
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(bt.ctx, bt.p.grantID, f.FolderID, int64(f.UID), flags,
-			b2i(hasFlag(f.Flags, `\Seen`)), b2i(hasFlag(f.Flags, `\Flagged`)), int64(f.ModSeq)); err != nil {
+		if _, err := stmt.ExecContext(bt.ctx, flags, b2i(hasFlag(f.Flags, `\Seen`)), b2i(hasFlag(f.Flags, `\Flagged`)),
+			int64(f.ModSeq), bt.p.grantID, f.FolderID, int64(f.UID)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deriveMessages recomputes unread (no copy has \Seen), starred (a copy
-// has \Flagged) and located (some copy exists) of the touched messages,
-// writing only those that changed, grouped by their new values.
+// deriveMessages recomputes what a message's locations determine: unread
+// (no copy has \Seen), starred (a copy has \Flagged), its folders and
+// whether it has any copy ("located", for DeleteOrphans). Only rows that
+// change are written, grouped by their new values, which few distinct
+// combinations cover.
 func (bt *batchTx) deriveMessages() error {
-	type derived struct{ unread, starred, located int }
+	type derived struct {
+		unread, starred, located int
+		folders                  string // JSON array, ascending
+	}
 	return chunks(bt.touched.list, inChunk, func(ids []string) error {
-		rows, err := bt.tx.QueryContext(bt.ctx, `
-			SELECT m.id, m.thread_id, m.unread, m.starred, m.located,
-			       COALESCE(MAX(l.seen), 0), COALESCE(MAX(l.flagged), 0), COUNT(l.uid)
-			FROM messages m LEFT JOIN locations l ON l.grant_id = m.grant_id AND l.message_id = m.id
-			WHERE m.grant_id = $1 AND m.id IN (`+placeholders(2, len(ids))+`)
-			GROUP BY m.id, m.thread_id, m.unread, m.starred, m.located`, anys([]any{bt.p.grantID}, ids)...)
+		cur := make(map[string]derived, len(ids))
+		var order []string
+		err := bt.scan(func(rows *sql.Rows) error {
+			var id, thread string
+			var d derived
+			if err := rows.Scan(&id, &thread, &d.unread, &d.starred, &d.located, &d.folders); err != nil {
+				return err
+			}
+			bt.threads.add(thread)
+			cur[id] = d
+			order = append(order, id)
+			return nil
+		}, `SELECT id, thread_id, unread, starred, located, folders FROM messages
+			WHERE grant_id = $1 AND id IN (`+placeholders(2, len(ids))+`)`, anys([]any{bt.p.grantID}, ids)...)
+		if err != nil {
+			return err
+		}
+		type state struct {
+			seen, flagged bool
+			folders       []string
+		}
+		st := make(map[string]*state, len(ids))
+		err = bt.scan(func(rows *sql.Rows) error {
+			var id, folder string
+			var seen, flagged int
+			if err := rows.Scan(&id, &folder, &seen, &flagged); err != nil {
+				return err
+			}
+			x := st[id]
+			if x == nil {
+				x = &state{}
+				st[id] = x
+			}
+			x.seen = x.seen || seen == 1
+			x.flagged = x.flagged || flagged == 1
+			if n := len(x.folders); n == 0 || x.folders[n-1] != folder {
+				x.folders = append(x.folders, folder) // rows come ordered by folder
+			}
+			return nil
+		}, `SELECT message_id, folder_id, seen, flagged FROM locations
+			WHERE grant_id = $1 AND message_id IN (`+placeholders(2, len(ids))+`)
+			ORDER BY message_id, folder_id`, anys([]any{bt.p.grantID}, ids)...)
 		if err != nil {
 			return err
 		}
 		groups := map[derived][]string{}
-		var order []derived
-		for rows.Next() {
-			var id, thread string
-			var cur derived
-			var seen, flagged, n int
-			if err := rows.Scan(&id, &thread, &cur.unread, &cur.starred, &cur.located, &seen, &flagged, &n); err != nil {
-				rows.Close()
+		var keys []derived
+		for _, id := range order {
+			x := st[id]
+			if x == nil {
+				x = &state{}
+			}
+			folders, err := jsonText(stringsOrEmpty(x.folders))
+			if err != nil {
 				return err
 			}
-			bt.threads.add(thread)
-			want := derived{unread: 1 - seen, starred: flagged, located: min(n, 1)}
-			if want == cur {
+			want := derived{unread: 1 - b2i(x.seen), starred: b2i(x.flagged), located: b2i(len(x.folders) > 0), folders: folders}
+			if want == cur[id] {
 				continue
 			}
 			if _, ok := groups[want]; !ok {
-				order = append(order, want)
+				keys = append(keys, want)
 			}
 			groups[want] = append(groups[want], id)
 		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, d := range order {
+		for _, d := range keys {
 			ids := groups[d]
-			if err := bt.exec(`UPDATE messages SET unread = $2, starred = $3, located = $4
-				WHERE grant_id = $1 AND id IN (`+placeholders(5, len(ids))+`)`,
-				anys([]any{bt.p.grantID, d.unread, d.starred, d.located}, ids)...); err != nil {
+			if err := bt.exec(`UPDATE messages SET unread = $2, starred = $3, located = $4, folders = $5
+				WHERE grant_id = $1 AND id IN (`+placeholders(6, len(ids))+`)`,
+				anys([]any{bt.p.grantID, d.unread, d.starred, d.located, d.folders}, ids)...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// scan runs a query in the batch's transaction and calls fn for each row.
+func (bt *batchTx) scan(fn func(*sql.Rows) error, query string, args ...any) error {
+	rows, err := bt.query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // deleteOrphans removes the grant's messages without any location, found
@@ -729,7 +787,7 @@ func (bt *batchTx) deleteOrphans() error {
 	if !bt.p.deleteOrphans {
 		return nil
 	}
-	rows, err := bt.tx.QueryContext(bt.ctx, `
+	rows, err := bt.query(`
 		SELECT m.id, m.thread_id FROM messages m
 		WHERE m.grant_id = $1 AND m.located = 0
 		  AND NOT EXISTS (SELECT 1 FROM locations l WHERE l.grant_id = m.grant_id AND l.message_id = m.id)
@@ -813,6 +871,6 @@ func (bt *batchTx) recordChanges() error {
 	for _, c := range all {
 		rows = append(rows, c.GrantID, c.ObjectType, c.ObjectID, c.Action, micros(c.CreatedAt))
 	}
-	return insertRows(bt.ctx, bt.tx, `INSERT INTO changes (grant_id, object_type, object_id, action, created_at)`,
+	return bt.insertRows(`INSERT INTO changes (grant_id, object_type, object_id, action, created_at)`,
 		``, 5, rows)
 }

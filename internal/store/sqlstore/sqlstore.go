@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/orchard-mail/orchard/internal/store"
@@ -37,6 +39,18 @@ type Dialect struct {
 	// and a dispatcher reading "id > cursor" could skip one); SQLite has
 	// one writer at a time anyway.
 	LockChanges func(ctx context.Context, tx *sql.Tx) error
+	// Positional makes the mail queries reach the driver with "?"
+	// placeholders instead of "$N". modernc.org/sqlite treats "$N" as a
+	// named parameter and resolves each name with a linear search, at
+	// parse and again at bind time, which makes a statement with
+	// thousands of parameters (multi-row inserts, long IN lists) cost
+	// quadratic time; anonymous "?" parameters are bound by position.
+	Positional bool
+	// CacheStatements keeps the mail read queries prepared, per query
+	// text. modernc.org/sqlite has no statement cache, and parsing a
+	// listing query costs as much as running it; pgx caches statements
+	// itself.
+	CacheStatements bool
 	// Classify returns store.ErrConflict for a unique violation,
 	// store.ErrNotFound for a foreign-key violation (the parent row, e.g.
 	// the application, does not exist) and nil for anything else.
@@ -51,7 +65,23 @@ type Store struct {
 	// run in parallel under WAL.
 	read, write *sql.DB
 	d           Dialect
+	stmts       stmtCache
 }
+
+// stmtCache holds prepared statements of the read pool by query text. It
+// is bounded: once full, further query shapes run unprepared, which only
+// long IN lists or unusual filter combinations ever need.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+const (
+	maxCachedStmts = 256
+	// Queries with more arguments are rarely repeated verbatim (their IN
+	// lists vary in length), so they are not worth a cache slot.
+	maxCachedArgs = 16
+)
 
 var _ store.Store = (*Store)(nil)
 
@@ -76,6 +106,12 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.stmts.mu.Lock()
+	for _, st := range s.stmts.m {
+		st.Close()
+	}
+	s.stmts.m = nil
+	s.stmts.mu.Unlock()
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -123,6 +159,109 @@ func (s *Store) execOne(ctx context.Context, op, query string, args ...any) erro
 		return fmt.Errorf("store: %s: %w", op, store.ErrNotFound)
 	}
 	return nil
+}
+
+// rebind adapts a query written with $N placeholders to the dialect: for
+// Positional dialects each $N becomes "?" and args are reordered (and
+// repeated) to match. Quoted literals are left alone.
+func (s *Store) rebind(query string, args []any) (string, []any) {
+	if !s.d.Positional {
+		return query, args
+	}
+	var b strings.Builder
+	b.Grow(len(query))
+	out := make([]any, 0, len(args))
+	quoted := false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		if c == '\'' {
+			quoted = !quoted // '' inside a literal toggles twice
+		}
+		if c != '$' || quoted || i+1 == len(query) || !isDigit(query[i+1]) {
+			b.WriteByte(c)
+			continue
+		}
+		j, n := i+1, 0
+		for j < len(query) && isDigit(query[j]) {
+			n = n*10 + int(query[j]-'0')
+			j++
+		}
+		if n < 1 || n > len(args) {
+			// Left for the driver to report.
+			b.WriteString(query[i:j])
+		} else {
+			b.WriteByte('?')
+			out = append(out, args[n-1])
+		}
+		i = j - 1
+	}
+	return b.String(), out
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// execer is what *sql.DB and *sql.Tx have in common.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) execOn(ctx context.Context, db execer, query string, args ...any) (sql.Result, error) {
+	query, args = s.rebind(query, args)
+	return db.ExecContext(ctx, query, args...)
+}
+
+func (s *Store) queryOn(ctx context.Context, db execer, query string, args ...any) (*sql.Rows, error) {
+	query, args = s.rebind(query, args)
+	return db.QueryContext(ctx, query, args...)
+}
+
+// query and queryRow run a query on the read pool, prepared once if the
+// dialect wants it.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	query, args = s.rebind(query, args)
+	if st := s.readStmt(ctx, query, len(args)); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.read.QueryContext(ctx, query, args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	query, args = s.rebind(query, args)
+	if st := s.readStmt(ctx, query, len(args)); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.read.QueryRowContext(ctx, query, args...)
+}
+
+// readStmt returns the cached statement for query, preparing it if there
+// is room; nil means "run it unprepared" (which also reports any error).
+func (s *Store) readStmt(ctx context.Context, query string, nargs int) *sql.Stmt {
+	if !s.d.CacheStatements || nargs > maxCachedArgs {
+		return nil
+	}
+	s.stmts.mu.Lock()
+	st, full := s.stmts.m[query], len(s.stmts.m) >= maxCachedStmts
+	s.stmts.mu.Unlock()
+	if st != nil || full {
+		return st
+	}
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	s.stmts.mu.Lock()
+	defer s.stmts.mu.Unlock()
+	if prev := s.stmts.m[query]; prev != nil {
+		st.Close() // another caller prepared it first
+		return prev
+	}
+	if s.stmts.m == nil {
+		s.stmts.m = map[string]*sql.Stmt{}
+	}
+	s.stmts.m[query] = st
+	return st
 }
 
 func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) error {

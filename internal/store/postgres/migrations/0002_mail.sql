@@ -14,8 +14,8 @@
 -- listing is one ordered index range scan: locations.date and
 -- message_addresses.date (the message's date), thread_folders and
 -- thread_addresses (the thread's folders and participants with its
--- latest_message_at), messages.unread/starred/located (derived from the
--- locations' flags) and folders.total_count/unread_count.
+-- latest_message_at), messages.unread/starred/located/folders (derived from
+-- the locations) and folders.total_count/unread_count.
 
 CREATE TABLE folders (
     grant_id        TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
@@ -49,6 +49,7 @@ CREATE TABLE messages (
     starred           SMALLINT NOT NULL,
     has_attachment    SMALLINT NOT NULL,
     located           SMALLINT NOT NULL, -- 1 while some location holds a copy
+    folders           TEXT NOT NULL, -- JSON array of the folder ids holding a copy, ascending
     subject_lower     TEXT NOT NULL,
     identity_key      TEXT NOT NULL,
     message_id_header TEXT NOT NULL,
@@ -70,7 +71,10 @@ CREATE TABLE messages (
     PRIMARY KEY (grant_id, id),
     UNIQUE (grant_id, identity_key)
 );
-CREATE INDEX messages_date ON messages (grant_id, date, id);
+-- subject_lower makes the index covering for a subject search, which has
+-- to look at every subject until the page is full: the rows themselves
+-- are read only for matches.
+CREATE INDEX messages_date ON messages (grant_id, date, id, subject_lower);
 CREATE INDEX messages_thread ON messages (grant_id, thread_id, date, id);
 CREATE INDEX messages_unread ON messages (grant_id, unread, date, id);
 CREATE INDEX messages_starred ON messages (grant_id, starred, date, id);
@@ -98,7 +102,7 @@ CREATE TABLE message_addresses (
     PRIMARY KEY (grant_id, message_id, email_lower),
     FOREIGN KEY (grant_id, message_id) REFERENCES messages (grant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX message_addresses_email ON message_addresses (grant_id, email_lower, date, message_id);
+CREATE INDEX message_addresses_email ON message_addresses (grant_id, email_lower, date, message_id, kinds);
 
 -- Message-ID header (own = 1), In-Reply-To and References of each message,
 -- for ThreadIDByMessageIDs.
@@ -150,7 +154,7 @@ CREATE TABLE threads (
 CREATE INDEX threads_latest ON threads (grant_id, latest_message_at, id);
 CREATE INDEX threads_unread ON threads (grant_id, unread, latest_message_at, id);
 CREATE INDEX threads_starred ON threads (grant_id, starred, latest_message_at, id);
-CREATE INDEX threads_subject_key ON threads (grant_id, subject_key, latest_message_at);
+CREATE INDEX threads_subject_key ON threads (grant_id, subject_key, latest_message_at, id);
 
 CREATE TABLE thread_folders (
     grant_id          TEXT NOT NULL,

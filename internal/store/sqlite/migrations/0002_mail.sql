@@ -10,8 +10,8 @@
 -- listing is one ordered index range scan: locations.date and
 -- message_addresses.date (the message's date), thread_folders and
 -- thread_addresses (the thread's folders and participants with its
--- latest_message_at), messages.unread/starred/located (derived from the
--- locations' flags) and folders.total_count/unread_count.
+-- latest_message_at), messages.unread/starred/located/folders (derived from
+-- the locations) and folders.total_count/unread_count.
 
 CREATE TABLE folders (
     grant_id        TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
@@ -46,6 +46,7 @@ CREATE TABLE messages (
     starred           INTEGER NOT NULL,
     has_attachment    INTEGER NOT NULL,
     located           INTEGER NOT NULL, -- 1 while some location holds a copy
+    folders           TEXT NOT NULL, -- JSON array of the folder ids holding a copy, ascending
     subject_lower     TEXT NOT NULL,
     identity_key      TEXT NOT NULL,
     message_id_header TEXT NOT NULL,
@@ -67,7 +68,10 @@ CREATE TABLE messages (
     PRIMARY KEY (grant_id, id),
     UNIQUE (grant_id, identity_key)
 ) STRICT;
-CREATE INDEX messages_date ON messages (grant_id, date, id);
+-- subject_lower makes the index covering for a subject search, which has
+-- to look at every subject until the page is full: the rows themselves
+-- are read only for matches.
+CREATE INDEX messages_date ON messages (grant_id, date, id, subject_lower);
 CREATE INDEX messages_thread ON messages (grant_id, thread_id, date, id);
 CREATE INDEX messages_unread ON messages (grant_id, unread, date, id);
 CREATE INDEX messages_starred ON messages (grant_id, starred, date, id);
@@ -95,7 +99,7 @@ CREATE TABLE message_addresses (
     PRIMARY KEY (grant_id, message_id, email_lower),
     FOREIGN KEY (grant_id, message_id) REFERENCES messages (grant_id, id) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX message_addresses_email ON message_addresses (grant_id, email_lower, date, message_id);
+CREATE INDEX message_addresses_email ON message_addresses (grant_id, email_lower, date, message_id, kinds);
 
 -- Message-ID header (own = 1), In-Reply-To and References of each message,
 -- for ThreadIDByMessageIDs.
@@ -147,7 +151,7 @@ CREATE TABLE threads (
 CREATE INDEX threads_latest ON threads (grant_id, latest_message_at, id);
 CREATE INDEX threads_unread ON threads (grant_id, unread, latest_message_at, id);
 CREATE INDEX threads_starred ON threads (grant_id, starred, latest_message_at, id);
-CREATE INDEX threads_subject_key ON threads (grant_id, subject_key, latest_message_at);
+CREATE INDEX threads_subject_key ON threads (grant_id, subject_key, latest_message_at, id);
 
 CREATE TABLE thread_folders (
     grant_id          TEXT NOT NULL,
@@ -181,3 +185,47 @@ CREATE TABLE changes (
     created_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX changes_grant ON changes (grant_id);
+
+-- Query planner statistics. Without them SQLite assumes that an equality on
+-- an index's first column selects about ten rows, so "grant_id = ?" looks
+-- selective, and it would scan a whole grant's locations to join a handful
+-- of messages. These describe the real shape instead: a grant of 100,000
+-- messages (about what ANALYZE reports for one), so that the grant prefix
+-- selects everything and only the columns after it narrow the search.
+-- Fixed numbers keep plans the same on every database, however full;
+-- ANALYZE, if ever run, replaces them with measured ones of the same shape.
+-- "ANALYZE sqlite_schema" creates sqlite_stat1 if needed and, run last,
+-- makes this connection load the rows (others load them with the schema).
+ANALYZE sqlite_schema;
+DELETE FROM sqlite_stat1 WHERE tbl IN ('folders', 'messages', 'message_bodies', 'message_addresses', 'message_refs',
+    'locations', 'threads', 'thread_folders', 'thread_addresses', 'changes');
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('folders', 'sqlite_autoindex_folders_1', '20 20 1'),
+    ('folders', 'sqlite_autoindex_folders_2', '20 20 1'),
+    ('messages', 'sqlite_autoindex_messages_1', '100000 100000 1'),
+    ('messages', 'sqlite_autoindex_messages_2', '100000 100000 1'),
+    ('messages', 'messages_date', '100000 100000 1 1 1'),
+    ('messages', 'messages_thread', '100000 100000 2 1 1'),
+    ('messages', 'messages_unread', '100000 100000 50000 1 1'),
+    ('messages', 'messages_starred', '100000 100000 50000 1 1'),
+    ('messages', 'messages_attachment', '100000 100000 50000 1 1'),
+    ('messages', 'messages_orphans', '10 10'),
+    ('message_bodies', 'sqlite_autoindex_message_bodies_1', '100000 100000 1'),
+    ('message_addresses', 'message_addresses', '300000 300000 3 1'),
+    ('message_addresses', 'message_addresses_email', '300000 300000 100 1 1 1'),
+    ('message_refs', 'message_refs', '200000 200000 2 1'),
+    ('message_refs', 'message_refs_ref', '200000 200000 2'),
+    ('locations', 'locations', '130000 130000 20000 1'),
+    ('locations', 'locations_folder_date', '130000 130000 20000 1 1'),
+    ('locations', 'locations_message', '130000 130000 1'),
+    ('threads', 'sqlite_autoindex_threads_1', '50000 50000 1'),
+    ('threads', 'threads_latest', '50000 50000 1 1'),
+    ('threads', 'threads_unread', '50000 50000 25000 1 1'),
+    ('threads', 'threads_starred', '50000 50000 25000 1 1'),
+    ('threads', 'threads_subject_key', '50000 50000 2 1 1'),
+    ('thread_folders', 'thread_folders', '80000 80000 2 1'),
+    ('thread_folders', 'thread_folders_folder', '80000 80000 10000 1 1'),
+    ('thread_addresses', 'thread_addresses', '150000 150000 3 1'),
+    ('thread_addresses', 'thread_addresses_email', '150000 150000 50 1 1'),
+    ('changes', 'changes_grant', '10000 10000');
+ANALYZE sqlite_schema;
