@@ -13,9 +13,17 @@ import (
 // The syncer is the only writer of a grant's mail (one worker per grant),
 // and writes through ApplyMailBatch so that a batch of changes and its
 // change rows commit together or not at all.
+//
+// Every method but ListChanges (which serves every grant) is scoped by the
+// grant id it is given: another grant's rows are never seen nor written,
+// even under the same ids. Deleting a grant deletes all its mail,
+// threads and change rows. Slices are returned non-nil; times in UTC with
+// microsecond precision.
 type MailStore interface {
 	ApplyMailBatch(ctx context.Context, b *MailBatch) error
 
+	// ListFolders returns the grant's folders by name. Their counts are
+	// maintained by ApplyMailBatch, so listing costs no counting.
 	ListFolders(ctx context.Context, grantID string) ([]Folder, error)
 	GetFolder(ctx context.Context, grantID, id string) (*Folder, error)
 	// FolderUIDs returns the UIDs stored for a folder, ascending.
@@ -23,25 +31,34 @@ type MailStore interface {
 
 	GetMessage(ctx context.Context, grantID, id string) (*Message, error)
 	// GetMessagesByIdentity returns the stored messages with these identity
-	// keys (the syncer uses it to link a new copy to an existing message).
+	// keys (the syncer uses it to link a new copy to an existing message),
+	// newest first; unknown keys are left out.
 	GetMessagesByIdentity(ctx context.Context, grantID string, keys []string) ([]Message, error)
 	ListMessages(ctx context.Context, q MessageQuery) ([]Message, error)
-	// MessageLocations returns where the copies of a message are.
+	// MessageLocations returns where the copies of a message are, by
+	// folder id then UID (empty for an unknown message).
 	MessageLocations(ctx context.Context, grantID, messageID string) ([]Location, error)
 	// MessageIDsAt maps UIDs of one folder to message ids (for IMAP SEARCH
-	// results); unknown UIDs are left out.
+	// results), in the order of uids, each id once; unknown UIDs are left
+	// out.
 	MessageIDsAt(ctx context.Context, grantID, folderID string, uids []uint32) ([]string, error)
 
 	// ThreadIDByMessageIDs returns the thread of the first stored message
-	// whose Message-ID header or references contain one of msgIDs ("" if none).
+	// whose Message-ID header or references contain one of msgIDs ("" if
+	// none). msgIDs are tried in order; for one of them, the message whose
+	// own Message-ID it is wins over messages that only refer to it, then
+	// the oldest. Messages without a ThreadID are ignored.
 	ThreadIDByMessageIDs(ctx context.Context, grantID string, msgIDs []string) (string, error)
 	// ThreadIDBySubject returns the most recent thread with this normalized
-	// subject whose latest message is after since ("" if none).
+	// subject (Thread.SubjectKey) whose latest message is after since (""
+	// if none, and always for an empty key).
 	ThreadIDBySubject(ctx context.Context, grantID, subjectKey string, since time.Time) (string, error)
 	ListThreads(ctx context.Context, q ThreadQuery) ([]Thread, error)
 	GetThread(ctx context.Context, grantID, id string) (*Thread, error)
 
-	// ListChanges returns change rows with ID > afterID, oldest first.
+	// ListChanges returns change rows with ID > afterID, oldest first, of
+	// every grant; limit <= 0 means no limit. Ids follow commit order, so
+	// a reader that remembers the last id it saw never misses a row.
 	ListChanges(ctx context.Context, afterID int64, limit int) ([]Change, error)
 }
 
@@ -57,13 +74,17 @@ const (
 
 // Folder is one IMAP mailbox of a grant with its sync state.
 type Folder struct {
-	ID          string // opaque and stable for the folder's life
-	GrantID     string
-	Name        string // full IMAP name, e.g. "Archive/2024"
-	Delimiter   string
-	Attributes  []string // as the server listed them, e.g. `\HasNoChildren`
-	Role        string   // one of the Role constants or ""
-	TotalCount  int      // messages stored for this folder
+	ID         string // opaque and stable for the folder's life
+	GrantID    string
+	Name       string // full IMAP name, e.g. "Archive/2024"
+	Delimiter  string
+	Attributes []string // as the server listed them, e.g. `\HasNoChildren`
+	Role       string   // one of the Role constants or ""
+	// TotalCount and UnreadCount count the messages with a copy in the
+	// folder (once however many copies) and those of them that are
+	// Unread. The store maintains them; ApplyMailBatch ignores the values
+	// of Folders it upserts.
+	TotalCount  int
 	UnreadCount int
 
 	// Sync state, written only by the syncer.
@@ -128,9 +149,13 @@ type Message struct {
 	Attachments []Attachment
 	Headers     []byte // the raw header block
 	Size        int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	// Folders lists the ids of the folders holding a copy; filled on read.
+	// CreatedAt is kept when an upsert finds the message stored; both
+	// default to the time of the upsert when zero. Neither changes when
+	// only the derived Unread/Starred do.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Folders lists the ids of the folders holding a copy, ascending;
+	// filled on read, ignored on write.
 	Folders []string
 }
 
@@ -158,7 +183,14 @@ type FlagUpdate struct {
 }
 
 // Thread is a conversation, its aggregates kept up to date by
-// ApplyMailBatch.
+// ApplyMailBatch from the messages with its ID as ThreadID (a thread left
+// without messages is deleted; messages with an empty ThreadID have none).
+// Subject and SubjectKey are the oldest message's; MessageIDs are oldest
+// first (Date, then ID); Folders ascending; Participants are the From, To,
+// Cc and Bcc of its messages, oldest first, once per address (compared
+// case-insensitively, with the first non-empty name); Unread, Starred and
+// HasAttachments hold if they do for any message; Snippet and
+// LatestMessageID are the newest message's.
 type Thread struct {
 	ID                string
 	GrantID           string
@@ -169,7 +201,7 @@ type Thread struct {
 	Participants      []Participant
 	Unread            bool
 	Starred           bool
-	HasAttachments    bool
+	HasAttachments    bool   // some message has a non-inline attachment
 	Snippet           string // of the latest message
 	LatestMessageID   string
 	EarliestMessageAt time.Time
@@ -187,7 +219,18 @@ type Change struct {
 }
 
 // MailBatch is one atomic unit of sync work for one grant. ApplyMailBatch
-// applies its parts in field order inside one transaction.
+// applies its parts in field order inside one transaction, then derives
+// the messages' Unread/Starred/Folders, the folder counts and the threads
+// the batch touched, and records the change rows; any error leaves nothing
+// behind. It does not modify b.
+//
+// Rows with an empty GrantID take b.GrantID; another grant's is an error.
+// Within one part, the last entry for an id or key wins. A location whose
+// message or folder is not the grant's (or not stored) fails the batch
+// with ErrNotFound, as does an unknown grant; a second message with a
+// stored IdentityKey, or a second folder with a stored Name, fails it with
+// ErrConflict. Ids or keys that are not stored are ignored in
+// DeletedFolders, ClearFolders, RemovedLocations and FlagUpdates.
 type MailBatch struct {
 	GrantID string
 	// Folders are upserted by ID (all fields, including sync state).
@@ -207,12 +250,14 @@ type MailBatch struct {
 	// DeleteOrphans removes messages of the grant left without any
 	// location and records a "deleted" change for each.
 	DeleteOrphans bool
-	// Changes are recorded as given.
+	// Changes are recorded as given, after those of DeleteOrphans; a zero
+	// CreatedAt is the time of the batch.
 	Changes []Change
 }
 
 // MessageQuery selects messages, newest first (Date, then ID, both
-// descending). Empty fields do not filter.
+// descending). Empty fields do not filter; filters combine with AND, the
+// values of one list with OR. A list longer than 1000 values is an error.
 type MessageQuery struct {
 	GrantID string
 	Limit   int // 0: no limit
@@ -220,7 +265,7 @@ type MessageQuery struct {
 	AfterDate      time.Time
 	AfterID        string
 	Subject        string   // case-insensitive substring
-	AnyEmail       []string // any participant, case-insensitive, OR-ed
+	AnyEmail       []string // any of From, To, Cc, Bcc; case-insensitive, OR-ed
 	From, To       []string
 	Cc, Bcc        []string
 	FolderIDs      []string // in any of these folders
@@ -228,13 +273,14 @@ type MessageQuery struct {
 	IDs            []string // only these messages
 	Unread         *bool
 	Starred        *bool
-	HasAttachment  *bool
+	HasAttachment  *bool     // some non-inline attachment
 	ReceivedBefore time.Time // Date < ReceivedBefore
 	ReceivedAfter  time.Time // Date > ReceivedAfter
 }
 
 // ThreadQuery selects threads, latest activity first (LatestMessageAt,
-// then ID, both descending).
+// then ID, both descending), with the same conventions as MessageQuery
+// (Subject matches the thread's Subject, AnyEmail its Participants).
 type ThreadQuery struct {
 	GrantID      string
 	Limit        int

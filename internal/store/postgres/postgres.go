@@ -64,6 +64,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Name:           "postgres",
 		Migrations:     migrations,
 		LockMigrations: lockMigrations,
+		LockGrant:      lockGrant,
 		LockChanges:    lockChanges,
 		Classify:       classify,
 	})}, nil
@@ -73,6 +74,17 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // waited finds the migration already recorded and skips it.
 func lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey)
+	return err
+}
+
+// grantLockClass is the first key of the per-grant advisory locks (the
+// two-key form, whose second key is a hash of the grant id); a collision of
+// hashes only makes two grants' batches wait for each other.
+const grantLockClass int32 = 0x6f726368 // "orch"
+
+// lockGrant serialises ApplyMailBatch per grant until the transaction ends.
+func lockGrant(ctx context.Context, tx *sql.Tx, grantID string) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, grantLockClass, grantID)
 	return err
 }
 

@@ -169,6 +169,11 @@ func (s *Store) ApplyMailBatch(ctx context.Context, b *store.MailBatch) error {
 		return err
 	}
 	err = inTx(ctx, s.write, nil, func(tx *sql.Tx) error {
+		if s.d.LockGrant != nil {
+			if err := s.d.LockGrant(ctx, tx, p.grantID); err != nil {
+				return fmt.Errorf("lock grant: %w", err)
+			}
+		}
 		bt := &batchTx{s: s, tx: tx, ctx: ctx, p: p, at: now(),
 			touched: newIDSet(), threads: newIDSet(), existing: map[string]int64{}}
 		return bt.apply()

@@ -32,6 +32,12 @@ type Dialect struct {
 	// transaction. PostgreSQL needs it because several nodes may start at
 	// once; SQLite's BEGIN IMMEDIATE already serialises writers.
 	LockMigrations func(ctx context.Context, tx *sql.Tx) error
+	// LockGrant, if set, runs first in every ApplyMailBatch transaction.
+	// Batches of one grant must not interleave: folder counts are kept by
+	// differences and threads are recomputed from what the transaction
+	// reads. The syncer writes a grant from one worker, but two nodes may
+	// overlap for a moment; SQLite has one writer at a time anyway.
+	LockGrant func(ctx context.Context, tx *sql.Tx, grantID string) error
 	// LockChanges, if set, runs in ApplyMailBatch just before the change
 	// rows are inserted, as the transaction's last step. PostgreSQL needs
 	// it so that change ids are assigned in commit order (concurrent

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ var mailTests = []struct {
 	{"MailTenantIsolation", testMailTenantIsolation},
 	{"MailGrantDeletion", testMailGrantDeletion},
 	{"MailRandomBatches", testMailRandomBatches},
+	{"MailConcurrentBatches", testMailConcurrentBatches},
 }
 
 // --- helpers ---------------------------------------------------------------
@@ -1643,6 +1645,79 @@ func testMailRandomBatches(t *testing.T, s store.Store) {
 		}
 		same(t, gotThreads, wantThreads, fmt.Sprintf("round %d: threads", round))
 	}
+}
+
+// testMailConcurrentBatches applies batches of one grant from several
+// goroutines, all touching the same messages: whatever order they commit
+// in, the derived state must match the final locations.
+func testMailConcurrentBatches(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	g := mailGrant(t, s, "app", "grant-1")
+	b := &store.MailBatch{GrantID: g, Folders: []store.Folder{mkFolder(g, "f-a", "A"), mkFolder(g, "f-b", "B")}}
+	for i := range 6 {
+		id := fmt.Sprintf("m-%d", i)
+		b.Messages = append(b.Messages, mkMessage(g, id, fmt.Sprintf("t-%d", i%2), i))
+		b.Locations = append(b.Locations, loc(id, "f-a", uint32(i+1)))
+	}
+	apply(t, s, b)
+	const workers, rounds = 6, 15
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 99))
+			for range rounds {
+				uid := uint32(r.IntN(6) + 1)
+				var flags []string
+				if r.IntN(2) == 0 {
+					flags = []string{`\Seen`}
+				}
+				b := &store.MailBatch{GrantID: g, FlagUpdates: []store.FlagUpdate{{FolderID: "f-a", UID: uid, Flags: flags}}}
+				// Copies in f-b come and go.
+				if r.IntN(2) == 0 {
+					b.Locations = []store.Location{loc(fmt.Sprintf("m-%d", r.IntN(6)), "f-b", uint32(r.IntN(4)+1), `\Flagged`)}
+				} else {
+					b.RemovedLocations = []store.LocationKey{{FolderID: "f-b", UID: uint32(r.IntN(4) + 1)}}
+				}
+				if errs[w] = s.ApplyMailBatch(ctx, b); errs[w] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for w, err := range errs {
+		ok(t, err, fmt.Sprintf("worker %d", w))
+	}
+	all := listMessages(t, s, store.MessageQuery{GrantID: g})
+	counts := map[string][2]int{"f-a": {}, "f-b": {}}
+	for _, m := range all {
+		locs, err := s.MessageLocations(ctx, g, m.ID)
+		ok(t, err, "locations")
+		unread, starred := true, false
+		for _, l := range locs {
+			unread = unread && !hasFlagFold(l.Flags, `\Seen`)
+			starred = starred || hasFlagFold(l.Flags, `\Flagged`)
+		}
+		if m.Unread != unread || m.Starred != starred {
+			t.Fatalf("%s: unread %v starred %v, locations say %v %v", m.ID, m.Unread, m.Starred, unread, starred)
+		}
+		for _, f := range m.Folders {
+			c := counts[f]
+			c[0]++
+			if unread {
+				c[1]++
+			}
+			counts[f] = c
+		}
+	}
+	same(t, folderCounts(t, s, g), counts, "counts after concurrent batches")
+	ts, err := s.ListThreads(ctx, store.ThreadQuery{GrantID: g})
+	ok(t, err, "threads")
+	for i := range all {
+		all[i].CreatedAt, all[i].UpdatedAt = time.Time{}, time.Time{}
+	}
+	same(t, ts, expectThreads(all), "threads after concurrent batches")
 }
 
 func hasFlagFold(flags []string, f string) bool {
