@@ -26,13 +26,8 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	q.Limit = p.limit + 1
 	q.AfterDate, q.AfterID = p.afterTime, p.afterID
 	q.Subject = r.URL.Query().Get("subject")
-	for _, l := range []struct {
-		name string
-		dst  *[]string
-	}{{"in", &f.In}, {"any_email", &q.AnyEmail}, {"from", &q.From}, {"to", &q.To}, {"cc", &q.Cc}, {"bcc", &q.Bcc}} {
-		if *l.dst, err = queryFilterList(r, l.name); err != nil {
-			return err
-		}
+	if err := queryFilterLists(r, map[string]*[]string{"in": &f.In, "any_email": &q.AnyEmail, "from": &q.From, "to": &q.To, "cc": &q.Cc, "bcc": &q.Bcc}); err != nil {
+		return err
 	}
 	q.ThreadID = r.URL.Query().Get("thread_id")
 	if q.Unread, err = queryBool(r, "unread"); err != nil {

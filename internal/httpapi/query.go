@@ -18,6 +18,18 @@ func queryFilterList(r *http.Request, name string) ([]string, error) {
 	return v, nil
 }
 
+// queryFilterLists reads several list filters, each into its destination.
+func queryFilterLists(r *http.Request, lists map[string]*[]string) error {
+	for name, dst := range lists {
+		v, err := queryFilterList(r, name)
+		if err != nil {
+			return err
+		}
+		*dst = v
+	}
+	return nil
+}
+
 // queryList reads a list parameter given either repeated (to=a&to=b, as
 // the Node SDK sends arrays) or comma-separated (to=a,b, as the OpenAPI
 // spec documents), or both.

@@ -16,7 +16,10 @@ func (s *server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := store.ThreadQuery{Limit: p.limit + 1, AfterDate: p.afterTime, AfterID: p.afterID,
 		Subject: r.URL.Query().Get("subject")}
-	if q.AnyEmail, err = queryFilterList(r, "any_email"); err != nil {
+	if err := queryFilterLists(r, map[string]*[]string{"any_email": &q.AnyEmail, "from": &q.From, "to": &q.To, "cc": &q.Cc, "bcc": &q.Bcc}); err != nil {
+		return err
+	}
+	if q.HasAttachment, err = queryBool(r, "has_attachment"); err != nil {
 		return err
 	}
 	in, err := queryFilterList(r, "in")

@@ -498,14 +498,3 @@ func (c *capBuffer) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
-
-// teeCount writes to w and counts.
-type teeCount struct {
-	w io.Writer
-	n int64
-}
-
-func (t *teeCount) Write(b []byte) (int, error) {
-	t.n += int64(len(b))
-	return t.w.Write(b)
-}

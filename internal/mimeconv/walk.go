@@ -296,10 +296,7 @@ func unflow(s string, delsp bool) string {
 		for depth < len(line) && line[depth] == '>' {
 			depth++
 		}
-		body := line[depth:]
-		if strings.HasPrefix(body, " ") {
-			body = body[1:]
-		}
+		body := strings.TrimPrefix(line[depth:], " ")
 		if prevFlowed && depth == prevDepth {
 			// continues the previous line
 		} else if i > 0 {

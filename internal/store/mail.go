@@ -282,15 +282,21 @@ type MessageQuery struct {
 // then ID, both descending), with the same conventions as MessageQuery
 // (Subject matches the thread's Subject, AnyEmail its Participants).
 type ThreadQuery struct {
-	GrantID      string
-	Limit        int
-	AfterDate    time.Time
-	AfterID      string
-	Subject      string
-	AnyEmail     []string
-	FolderIDs    []string
-	Unread       *bool
-	Starred      *bool
-	LatestBefore time.Time
-	LatestAfter  time.Time
+	GrantID   string
+	Limit     int
+	AfterDate time.Time
+	AfterID   string
+	Subject   string
+	AnyEmail  []string
+	// From, To, Cc, Bcc: a message of the thread has one of these
+	// addresses in that field.
+	From, To  []string
+	Cc, Bcc   []string
+	FolderIDs []string
+	Unread    *bool
+	Starred   *bool
+	// HasAttachment: the thread has a non-inline attachment.
+	HasAttachment *bool
+	LatestBefore  time.Time
+	LatestAfter   time.Time
 }

@@ -103,8 +103,6 @@ func (s *idSet) add(id string) {
 	s.list = append(s.list, id)
 }
 
-func (s *idSet) has(id string) bool { return s.m[id] }
-
 func b2i(b bool) int {
 	if b {
 		return 1

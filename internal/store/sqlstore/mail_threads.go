@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -267,7 +268,7 @@ func (s *Store) ThreadIDByMessageIDs(ctx context.Context, grantID string, msgIDs
 // address, scanned in (latest_message_at, id) order.
 func (s *Store) ListThreads(ctx context.Context, q store.ThreadQuery) ([]store.Thread, error) {
 	lb := newListBuilder(q.GrantID)
-	for _, l := range [][]string{q.AnyEmail, q.FolderIDs} {
+	for _, l := range [][]string{q.AnyEmail, q.From, q.To, q.Cc, q.Bcc, q.FolderIDs} {
 		if len(l) > maxFilterValues {
 			return nil, fmt.Errorf("store: list threads: more than %d values in a filter", maxFilterValues)
 		}
@@ -300,9 +301,21 @@ func (s *Store) ListThreads(ctx context.Context, q store.ThreadQuery) ([]store.T
 		lb.where(`EXISTS (SELECT 1 FROM thread_folders f WHERE f.grant_id = t.grant_id AND f.thread_id = t.id
 			AND f.folder_id IN (` + lb.list(q.FolderIDs) + `))`)
 	}
+	// Field-specific addresses are checked on the thread's messages.
+	for _, f := range []struct {
+		emails []string
+		kinds  int
+	}{{lowerEmails(q.From), kindFrom}, {lowerEmails(q.To), kindTo}, {lowerEmails(q.Cc), kindCc}, {lowerEmails(q.Bcc), kindBcc}} {
+		if len(f.emails) > 0 {
+			lb.where(`EXISTS (SELECT 1 FROM messages tm CROSS JOIN message_addresses a
+				WHERE tm.grant_id = t.grant_id AND tm.thread_id = t.id AND a.grant_id = tm.grant_id AND a.message_id = tm.id
+				AND a.email_lower IN (` + lb.list(f.emails) + `) AND (a.kinds & ` + strconv.Itoa(f.kinds) + `) <> 0)`)
+		}
+	}
 	if q.Subject != "" {
 		lb.where(`t.subject_lower LIKE ` + lb.arg(likeContains(q.Subject)) + ` ESCAPE '\'`)
 	}
+	lb.flag("t.has_attachments", q.HasAttachment)
 	lb.flag("t.unread", q.Unread)
 	lb.flag("t.starred", q.Starred)
 	lb.window(q.LatestBefore, q.LatestAfter, q.AfterDate, q.AfterID)
