@@ -25,15 +25,20 @@ type fetched struct {
 	parsed   *mimeconv.Message
 }
 
-// fetchAndStore fetches the messages at uids of f in one UID FETCH (whole
-// bodies with BODY.PEEK[], never RFC822, which iCloud answers without a
-// body), parses them as they stream in, and stores them with their change
-// rows in one batch. notify says whether new messages are news (a
-// "created" change) or history (initial sync). prepare may add to the
-// batch (the initial sync's progress). It returns the number of created
-// changes.
+// fetchAndStore fetches the messages at uids of f and stores them; see
+// fetch and store.
 func (s *syncSession) fetchAndStore(ctx context.Context, f *store.Folder, uids []uint32, notify bool, prepare func(*store.MailBatch)) (int, error) {
-	o := s.w.sup.opts
+	msgs, err := s.fetch(ctx, uids)
+	if err != nil {
+		return 0, err
+	}
+	return s.store(ctx, f, msgs, notify, prepare)
+}
+
+// fetch reads the messages at uids in one UID FETCH (whole bodies with
+// BODY.PEEK[], never RFC822, which iCloud answers without a body) and
+// parses them as they stream in.
+func (s *syncSession) fetch(ctx context.Context, uids []uint32) ([]fetched, error) {
 	var set imap.UIDSet
 	for _, u := range uids {
 		set.AddNum(imap.UID(u))
@@ -63,10 +68,15 @@ func (s *syncSession) fetchAndStore(ctx context.Context, f *store.Folder, uids [
 		}
 		return cmd.Close()
 	})
-	if err != nil {
-		return 0, err
-	}
+	return msgs, err
+}
 
+// store writes fetched messages of f with their change rows in one batch.
+// notify says whether new messages are news (a "created" change) or
+// history (initial sync). prepare may add to the batch (the initial sync's
+// progress). It returns the number of created changes.
+func (s *syncSession) store(ctx context.Context, f *store.Folder, msgs []fetched, notify bool, prepare func(*store.MailBatch)) (int, error) {
+	o := s.w.sup.opts
 	var since time.Time
 	if o.WindowDays > 0 {
 		since = o.Now().AddDate(0, 0, -o.WindowDays)

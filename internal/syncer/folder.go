@@ -91,16 +91,10 @@ func (s *syncSession) syncFolder(ctx context.Context, f *store.Folder) error {
 			return u >= f.UIDNext || (f.InitialLowUID > 0 && u >= f.InitialLowUID)
 		})
 		slices.Reverse(uids)
-		for chunk := range slices.Chunk(uids, o.BatchSize) {
-			low := chunk[len(chunk)-1]
-			if _, err := s.fetchAndStore(ctx, f, chunk, false, func(b *store.MailBatch) {
-				f.InitialLowUID = low
-				f.UpdatedAt = o.Now()
-				b.Folders = append(b.Folders, *f)
-			}); err != nil {
-				return err
-			}
-			fetched += len(chunk)
+		n, err := s.initialBatches(ctx, f, uids)
+		fetched += n
+		if err != nil {
+			return err
 		}
 		f.InitialDone = true
 		if f.InitialLowUID == 0 {
@@ -132,6 +126,57 @@ func (s *syncSession) syncFolder(ctx context.Context, f *store.Folder) error {
 			"expunged", len(b.RemovedLocations), "duration", time.Since(started).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// initialBatches fetches and stores uids (newest first) batch by batch,
+// saving the progress with each batch. The next batch is fetched while the
+// current one is written: reading from the server and writing to the
+// store then overlap instead of taking turns.
+func (s *syncSession) initialBatches(ctx context.Context, f *store.Folder, uids []uint32) (int, error) {
+	o := s.w.sup.opts
+	type batch struct {
+		msgs []fetched
+		low  uint32
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan batch, 1)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(ready)
+		for chunk := range slices.Chunk(uids, o.BatchSize) {
+			msgs, err := s.fetch(ctx, chunk)
+			if err != nil {
+				fetchErr <- err
+				return
+			}
+			select {
+			case ready <- batch{msgs: msgs, low: chunk[len(chunk)-1]}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	stored := 0
+	for b := range ready {
+		if _, err := s.store(ctx, f, b.msgs, false, func(mb *store.MailBatch) {
+			f.InitialLowUID = b.low
+			f.UpdatedAt = o.Now()
+			mb.Folders = append(mb.Folders, *f)
+		}); err != nil {
+			cancel()
+			for range ready { // let the fetcher finish before returning
+			}
+			return stored, err
+		}
+		stored += len(b.msgs)
+	}
+	select {
+	case err := <-fetchErr:
+		return stored, err
+	default:
+		return stored, nil
+	}
 }
 
 // search returns, ascending, the UIDs in uids (all when nil) that are
