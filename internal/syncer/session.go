@@ -101,7 +101,43 @@ func (s *syncSession) fullPass(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.w.sup.opts.Store.ApplyMailBatch(ctx, &store.MailBatch{GrantID: s.w.grant.ID, DeleteOrphans: true})
+	b := &store.MailBatch{GrantID: s.w.grant.ID, DeleteOrphans: true}
+	if err := s.agedOut(ctx, b); err != nil {
+		return err
+	}
+	return s.w.sup.opts.Store.ApplyMailBatch(ctx, b)
+}
+
+// pruneBatch bounds how many aged-out messages one pass removes, so that
+// a long-stopped grant catches up without one giant transaction.
+const pruneBatch = 1000
+
+// agedOut adds to b the copies of messages that have left the sync
+// window since they were synced: the window is rolling, and the store
+// keeps only what is inside it.
+func (s *syncSession) agedOut(ctx context.Context, b *store.MailBatch) error {
+	o := s.w.sup.opts
+	if o.WindowDays <= 0 {
+		return nil
+	}
+	old, err := o.Store.ListMessages(ctx, store.MessageQuery{GrantID: s.w.grant.ID, Limit: pruneBatch,
+		ReceivedBefore: o.Now().AddDate(0, 0, -o.WindowDays)})
+	if err != nil {
+		return err
+	}
+	for _, m := range old {
+		locs, err := o.Store.MessageLocations(ctx, s.w.grant.ID, m.ID)
+		if err != nil {
+			return err
+		}
+		for _, l := range locs {
+			b.RemovedLocations = append(b.RemovedLocations, store.LocationKey{FolderID: l.FolderID, UID: l.UID})
+		}
+	}
+	if len(old) > 0 {
+		s.w.log.Info("removing mail that left the sync window", "messages", len(old), "window_days", o.WindowDays)
+	}
+	return nil
 }
 
 func (s *syncSession) syncInbox(ctx context.Context) error {

@@ -26,6 +26,8 @@ type Store interface {
 	ListFolders(ctx context.Context, grantID string) ([]store.Folder, error)
 	FolderUIDs(ctx context.Context, grantID, folderID string) ([]uint32, error)
 	MessageIDsAt(ctx context.Context, grantID, folderID string, uids []uint32) ([]string, error)
+	ListMessages(ctx context.Context, q store.MessageQuery) ([]store.Message, error)
+	MessageLocations(ctx context.Context, grantID, messageID string) ([]store.Location, error)
 	GetMessagesByIdentity(ctx context.Context, grantID string, keys []string) ([]store.Message, error)
 	ThreadIDByMessageIDs(ctx context.Context, grantID string, msgIDs []string) (string, error)
 	ThreadIDBySubject(ctx context.Context, grantID, subjectKey string, since time.Time) (string, error)

@@ -379,3 +379,31 @@ func searchUID(t *testing.T, c *imapclient.Client, msgID string) []imap.UID {
 	}
 	return data.AllUIDs()
 }
+
+// TestWindowRolls: mail that leaves the sync window while stored is
+// removed at the next pass; mail inside it stays.
+func TestWindowRolls(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 10)
+	now := time.Now()
+	r.env.Append(t, r.imap, "INBOX", mail("recent", "recent@x"), now.Add(-time.Hour))
+	r.env.Append(t, r.imap, "INBOX", mail("month old", "month@x"), now.AddDate(0, 0, -30))
+	r.env.Append(t, r.imap, "Archive", mail("archived month old", "archived-month@x"), now.AddDate(0, 0, -30))
+	r.start()
+	r.eventually("initial sync", func() bool { return r.synced() && len(r.messages()) == 3 })
+	r.stop()
+
+	// 70 days later, the month-old mail is 100 days old: outside 90 days.
+	r.opts.Now = func() time.Time { return time.Now().AddDate(0, 0, 70) }
+	r.start()
+	r.eventually("aged-out mail removed", func() bool { return len(r.messages()) == 1 })
+	if r.bySubject("recent") == nil {
+		t.Fatal("in-window mail was removed")
+	}
+	fs, _ := r.st.ListFolders(context.Background(), r.grant.ID)
+	for _, f := range fs {
+		if f.TotalCount != map[bool]int{true: 1, false: 0}[f.Role == store.RoleInbox] {
+			t.Errorf("folder %s counts %d messages after pruning", f.Name, f.TotalCount)
+		}
+	}
+}
