@@ -132,7 +132,7 @@ type server struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	url    string
-	stdout *bytes.Buffer
+	stdout *syncBuffer // written by a copying goroutine while the test reads it
 	logs   *syncBuffer
 	done   chan error
 }
@@ -152,7 +152,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &server{t: t, url: "http://" + addr, stdout: &bytes.Buffer{}, logs: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{t: t, url: "http://" + addr, stdout: &syncBuffer{}, logs: &syncBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(orchardBinary(t), "serve")
 	s.cmd.Env = baseEnv(append([]string{"ORCHARD_LISTEN=" + addr, "ORCHARD_PROVIDER_TIMEOUT=5s"}, env...)...)
 	stdout, _ := s.cmd.StdoutPipe()

@@ -171,6 +171,14 @@ namespace inbox {
   }
 }
 
+# imap-login runs one process per IMAPS connection: the default limit of 100
+# would cap a test or benchmark (orchard-bench idle) at 100 connected grants.
+default_process_limit = 1200
+default_client_limit = 4000
+service imap {
+  process_limit = 1200
+}
+
 protocol imap {
   mail_max_userip_connections = 50
   imap_idle_notify_interval = 2 mins

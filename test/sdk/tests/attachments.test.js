@@ -194,7 +194,7 @@ test('a forwarded message (message/rfc822 part) is one attachment that downloads
   try {
     bytes = await nylas.attachments.downloadBytes({ identifier: grant.id, attachmentId: a.id, queryParams: { messageId: fwd.id } });
   } catch (e) {
-    // BUG: the download declares Content-Length = the attachment's size as
+    // Regression (fixed): the download used to declare Content-Length = the attachment's size as
     // Orchard's parser counted it (the forwarded message as sent), but
     // Dovecot's BODY[section] for a message/rfc822 part that ends in a
     // multipart close delimiter is 2 bytes longer; Go refuses the extra

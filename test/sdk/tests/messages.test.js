@@ -348,7 +348,7 @@ test('bad query parameters → 400 invalid_request_error naming the parameter', 
   await bad({ fields: 'bogus' }, /fields must be one of/, 'fields=bogus');
   await bad({ pageToken: 'garbage!!' }, /page_token/, 'page_token=garbage');
   await bad({ pageToken: Buffer.from('not json').toString('base64url') }, /page_token/, 'page_token=base64 of junk');
-  // BUG: more than 1000 values in one list filter reach the store's limit
+  // Regression (fixed): more than 1000 values in one list filter used to reach the store's limit
   // and come back as 500 internal_error ("store: list messages: more than
   // 1000 values in a filter") instead of a 400.
   await bad({ to: Array.from({ length: 1001 }, (_, i) => `r${i}@x.example`) }, /\bto\b/, '1001 to= values');

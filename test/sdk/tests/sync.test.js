@@ -67,7 +67,7 @@ test('mail delivered while the initial sync works on other folders appears withi
   } catch {
     /* asserted below */
   }
-  // BUG: the syncer's IDLE loop SELECTs INBOX afresh after the full pass;
+  // Regression (fixed): the syncer's IDLE loop used to SELECT INBOX afresh after the full pass;
   // a message that arrived between INBOX's sync and that SELECT is already
   // counted in SELECT's EXISTS, so IDLE never reports it: it stays invisible
   // until the next poll (ORCHARD_SYNC_POLL_INTERVAL) or the next new mail.

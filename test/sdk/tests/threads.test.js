@@ -173,7 +173,7 @@ test('threads.list: from, to, cc and has_attachment filters', async () => {
     cc: threadNames(await threads({ cc: [CAROL] })),
     hasAttachment: threadNames(await threads({ hasAttachment: true })),
   };
-  // BUG: GET /v3/grants/{g}/threads ignores from=, to=, cc= and
+  // Regression (fixed): GET /v3/grants/{g}/threads used to ignore from=, to=, cc= and
   // has_attachment= (Nylas documents them for threads): every thread of the
   // run comes back for each.
   assert.deepEqual(got, { from: ['lunch'], to: ['lunch'], cc: ['lunch'], hasAttachment: [] });
