@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -103,31 +102,7 @@ type SeedMessage struct {
 // first time it sees it, so seed a folder before any client opens it.
 func (e *Env) SeedMaildir(t testing.TB, u User, folder string, msgs []SeedMessage) {
 	t.Helper()
-	dir := e.maildirRoot(u.Email)
-	if folder != "" && folder != "INBOX" {
-		dir = filepath.Join(dir, filepath.FromSlash(folder))
-	}
-	for _, d := range []string{"cur", "new", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-	}
-	pid := os.Getpid()
-	for i, m := range msgs {
-		info := ":2,"
-		if m.Seen {
-			info += "S"
-		}
-		name := fmt.Sprintf("%d.M%dP%d.seed,S=%d%s", m.Received.Unix(), i, pid, len(m.Raw), info)
-		p := filepath.Join(dir, "cur", name)
-		if err := os.WriteFile(p, m.Raw, 0o600); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-		if err := os.Chtimes(p, m.Received, m.Received); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-	}
-	if err := chownTree(e.maildirRoot(u.Email)); err != nil {
+	if err := e.WriteMaildir(u, folder, msgs); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 }
