@@ -33,7 +33,7 @@ type MessageFilter struct {
 // Messages lists messages of a grant; the caller asks for one more than a
 // page to learn whether another page exists.
 func (s *Service) Messages(ctx context.Context, appID, grantRef string, f MessageFilter) (*store.Grant, []store.Message, error) {
-	g, err := s.mailGrant(ctx, appID, grantRef)
+	g, err := s.Grant(ctx, appID, grantRef)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +87,7 @@ func (s *Service) nativeSearch(ctx context.Context, g *store.Grant, f store.Fold
 
 // Message returns one message.
 func (s *Service) Message(ctx context.Context, appID, grantRef, id string) (*store.Grant, *store.Message, error) {
-	g, err := s.mailGrant(ctx, appID, grantRef)
+	g, err := s.Grant(ctx, appID, grantRef)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -154,7 +154,7 @@ func (s *Service) fetchFromCopy(ctx context.Context, g *store.Grant, messageID, 
 
 // Folders lists a grant's folders.
 func (s *Service) Folders(ctx context.Context, appID, grantRef string) (*store.Grant, []store.Folder, error) {
-	g, err := s.mailGrant(ctx, appID, grantRef)
+	g, err := s.Grant(ctx, appID, grantRef)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -178,7 +178,7 @@ func (s *Service) Folder(ctx context.Context, appID, grantRef, ref string) (*sto
 
 // Threads lists threads.
 func (s *Service) Threads(ctx context.Context, appID, grantRef string, q store.ThreadQuery, in []string) (*store.Grant, []store.Thread, error) {
-	g, err := s.mailGrant(ctx, appID, grantRef)
+	g, err := s.Grant(ctx, appID, grantRef)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -202,7 +202,7 @@ func (s *Service) Threads(ctx context.Context, appID, grantRef string, q store.T
 
 // Thread returns one thread and its latest message.
 func (s *Service) Thread(ctx context.Context, appID, grantRef, id string) (*store.Grant, *store.Thread, *store.Message, error) {
-	g, err := s.mailGrant(ctx, appID, grantRef)
+	g, err := s.Grant(ctx, appID, grantRef)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -232,11 +232,6 @@ func (s *Service) LatestMessages(ctx context.Context, grantID string, ts []store
 		out[m.ID] = m
 	}
 	return out, err
-}
-
-// mailGrant resolves a grant for a mail call.
-func (s *Service) mailGrant(ctx context.Context, appID, ref string) (*store.Grant, error) {
-	return s.Grant(ctx, appID, ref)
 }
 
 // findFolder matches a folder by id, then by name (case-insensitive for

@@ -8,7 +8,6 @@ package syncer
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -234,6 +233,3 @@ func (s *Supervisor) stopLocked(grantID string) {
 		s.mu.Unlock()
 	}()
 }
-
-// errStop ends a worker without a retry.
-var errStop = errors.New("syncer: stop")

@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -35,7 +34,7 @@ func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		started := time.Now()
 		err := w.session(ctx)
-		if ctx.Err() != nil || errors.Is(err, errStop) {
+		if ctx.Err() != nil {
 			break
 		}
 		if time.Since(started) > backoffMax {
