@@ -12,11 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/orchard-mail/orchard/internal/testenv"
 )
@@ -303,4 +306,60 @@ func TestMigrate(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "orchard.db")); err != nil {
 		t.Fatalf("no database file after migrate: %v", err)
 	}
+}
+
+// TestMessageUpdateOnServer: PUT /messages/{id} changes the flags on the
+// IMAP server itself, and the next read agrees.
+func TestMessageUpdateOnServer(t *testing.T) {
+	env := testenv.Get(t)
+	u := env.NewUser(t)
+	c := env.IMAP(t, u)
+	env.Append(t, c, "INBOX", []byte("From: a@example.org\r\nTo: "+u.Email+"\r\nSubject: flag me\r\nMessage-ID: <flag-me@x>\r\n\r\nhi\r\n"), time.Now())
+	s := startServer(t, "ORCHARD_DATA_DIR="+t.TempDir(), "ORCHARD_CA_FILE="+env.CAFile,
+		"ORCHARD_ICLOUD_IMAP_ADDR="+env.IMAPAddr, "ORCHARD_ICLOUD_SMTP_ADDR="+env.SMTPAddr, "ORCHARD_SYNC_POLL_INTERVAL=1s")
+	time.Sleep(200 * time.Millisecond)
+	m := defaultKeyRe.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("no key printed: %q", s.stdout.String())
+	}
+	key := m[1]
+	if st, _ := s.call("POST", "/v3/connectors", key, `{"provider":"icloud"}`); st != 201 {
+		t.Fatal("connector")
+	}
+	st, v := s.call("POST", "/v3/connect/custom", key, fmt.Sprintf(`{"provider":"icloud","settings":{"username":%q,"password":%q}}`, u.Email, u.Password))
+	if st != 201 {
+		t.Fatalf("custom auth: %d %v", st, v)
+	}
+	grant := v["data"].(map[string]any)["id"].(string)
+	var id string
+	deadline := time.Now().Add(30 * time.Second)
+	for id == "" {
+		_, v = s.call("GET", "/v3/grants/"+grant+"/messages", key, "")
+		if l, _ := v["data"].([]any); len(l) == 1 {
+			id = l[0].(map[string]any)["id"].(string)
+		} else if time.Now().After(deadline) {
+			t.Fatalf("message never synced: %v", v)
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	st, v = s.call("PUT", "/v3/grants/"+grant+"/messages/"+id, key, `{"unread":false,"starred":true}`)
+	if d, _ := v["data"].(map[string]any); st != 200 || d["unread"] != false || d["starred"] != true {
+		t.Fatalf("PUT: %d %v", st, v)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch flags: %v", err)
+	}
+	if !slices.Contains(msgs[0].Flags, imap.FlagSeen) || !slices.Contains(msgs[0].Flags, imap.FlagFlagged) {
+		t.Fatalf("flags on the server: %v", msgs[0].Flags)
+	}
+	_, v = s.call("GET", "/v3/grants/"+grant+"/messages/"+id, key, "")
+	if d := v["data"].(map[string]any); d["unread"] != false || d["starred"] != true {
+		t.Fatalf("GET after PUT: %v", v)
+	}
+	s.stop()
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/orchard-mail/orchard/internal/mailbox"
 	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/store"
@@ -19,6 +21,7 @@ import (
 // real IMAP path is covered by the SDK tests.
 type fakeMailbox struct {
 	sections map[string]string
+	calls    []string
 }
 
 func (f *fakeMailbox) FetchSection(_ context.Context, _ provider.Credentials, _ string, _, uid uint32, section string, fn func(io.Reader) error) error {
@@ -27,6 +30,11 @@ func (f *fakeMailbox) FetchSection(_ context.Context, _ provider.Credentials, _ 
 		return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Text: "gone"}
 	}
 	return fn(strings.NewReader(body))
+}
+
+func (f *fakeMailbox) SetFlags(_ context.Context, _ provider.Credentials, _ string, _, uid uint32, add, remove []imap.Flag) error {
+	f.calls = append(f.calls, fmt.Sprintf("%d +%v -%v", uid, add, remove))
+	return nil
 }
 
 func (f *fakeMailbox) Search(_ context.Context, _ provider.Credentials, _ string, _ uint32, query string) ([]uint32, error) {
@@ -202,5 +210,45 @@ func TestFoldersAndThreads(t *testing.T) {
 	r = h.do("GET", "/v3/grants/"+g+"/sync", h.keyA, "")
 	if r.data()["messages"] != float64(3) || r.data()["state"] != "not_running" {
 		t.Fatalf("sync status: %s", r.raw)
+	}
+}
+
+func TestUpdateMessageFlags(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(3) // m01 and m03 unread
+	r := h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"unread":false,"starred":true}`)
+	h.want(r, 200, "")
+	if d := r.data(); d["unread"] != false || d["starred"] != true || d["id"] != "m01" {
+		t.Fatalf("updated message: %s", r.raw)
+	}
+	if len(h.mbox.calls) != 1 || h.mbox.calls[0] != `1 +[\Seen \Flagged] -[]` {
+		t.Fatalf("IMAP calls: %q", h.mbox.calls)
+	}
+	if f := h.do("GET", "/v3/grants/"+g+"/folders/f-inbox", h.keyA, "").data(); f["unread_count"] != float64(1) {
+		t.Fatalf("folder after update: %v", f)
+	}
+	// Changing nothing calls nothing.
+	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{}`), 200, "")
+	if len(h.mbox.calls) != 1 {
+		t.Fatalf("empty update reached IMAP: %q", h.mbox.calls)
+	}
+	r = h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"unread":true}`)
+	if r.data()["unread"] != true || r.data()["starred"] != true || h.mbox.calls[1] != `1 +[] -[\Seen]` {
+		t.Fatalf("mark unread: %s %q", r.raw, h.mbox.calls)
+	}
+	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"folders":["f-inbox"]}`), 400, "invalid_request_error")
+	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"unread":"no"}`), 400, "api.invalid_request_payload")
+	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/nope", h.keyA, `{"unread":false}`), 404, "not_found_error")
+	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyB, `{"unread":false}`), 404, "not_found_error")
+	cs, _ := h.st.ListChanges(context.Background(), 0, 100)
+	updated := 0
+	for _, c := range cs {
+		if c.ObjectID == "m01" && c.Action == "updated" {
+			updated++
+		}
+	}
+	if updated != 2 {
+		t.Fatalf("%d updated changes for m01, want 2", updated)
 	}
 }

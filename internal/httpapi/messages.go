@@ -140,3 +140,15 @@ func (f fieldsMode) headers() service.HeaderMode {
 	}
 	return service.HeadersNone
 }
+
+func (s *server) updateMessage(w http.ResponseWriter, r *http.Request) error {
+	var p service.MessagePatch
+	if err := decodeJSON(r, &p); err != nil {
+		return err
+	}
+	_, m, err := s.svc.UpdateMessage(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"), p)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, selectFields(r, service.MessageWire(m, service.HeadersNone))[0])
+}

@@ -27,7 +27,7 @@ func errMoved(folder string) error {
 	return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Text: fmt.Sprintf("folder %q changed on the server (UIDVALIDITY); the next sync catches up", folder)}
 }
 
-// session dials, logs in and selects folder read-only, checking that its
+// session dials, logs in and selects folder, checking that its
 // UIDVALIDITY is still the one the UIDs came from.
 func (m *Mailbox) session(ctx context.Context, c provider.Credentials, folder string, uidValidity uint32, fn func(*imapclient.Client) error) error {
 	cl, err := m.Dialer.Dial(ctx, c.IMAPAddr)
@@ -39,7 +39,9 @@ func (m *Mailbox) session(ctx context.Context, c provider.Credentials, folder st
 		return err
 	}
 	return cl.Run(ctx, func(raw *imapclient.Client) error {
-		sel, err := raw.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+		// Read-write: SetFlags changes the folder; reads use BODY.PEEK and
+		// so change nothing either way.
+		sel, err := raw.Select(folder, nil).Wait()
 		if err != nil {
 			return err
 		}
@@ -135,4 +137,23 @@ func parsePart(section string) ([]int, error) {
 		digits++
 	}
 	return path, nil
+}
+
+// SetFlags adds and removes flags on one message (UID STORE, silent).
+func (m *Mailbox) SetFlags(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, add, remove []imap.Flag) error {
+	return m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
+		set := imap.UIDSetNum(imap.UID(uid))
+		for _, change := range []struct {
+			op    imap.StoreFlagsOp
+			flags []imap.Flag
+		}{{imap.StoreFlagsAdd, add}, {imap.StoreFlagsDel, remove}} {
+			if len(change.flags) == 0 {
+				continue
+			}
+			if err := raw.Store(set, &imap.StoreFlags{Op: change.op, Silent: true, Flags: change.flags}, nil).Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -2,8 +2,12 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"slices"
 	"strings"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/orchard-mail/orchard/api"
 	"github.com/orchard-mail/orchard/internal/provider"
@@ -18,6 +22,8 @@ type Mailbox interface {
 	FetchSection(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, section string, fn func(io.Reader) error) error
 	// Search runs an IMAP SEARCH written in IMAP syntax in one folder.
 	Search(ctx context.Context, c provider.Credentials, folder string, uidValidity uint32, query string) ([]uint32, error)
+	// SetFlags adds and removes flags of one message.
+	SetFlags(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, add, remove []imap.Flag) error
 }
 
 // MessageFilter is a parsed messages list request.
@@ -285,4 +291,88 @@ func findFolderByName(fs []store.Folder, name string) (store.Folder, bool) {
 		}
 	}
 	return store.Folder{}, false
+}
+
+// MessagePatch is the body of PUT /v3/grants/{g}/messages/{id}.
+type MessagePatch struct {
+	Unread   *bool           `json:"unread"`
+	Starred  *bool           `json:"starred"`
+	Folders  *[]string       `json:"folders"`
+	Metadata json.RawMessage `json:"metadata"`
+}
+
+// UpdateMessage changes a message's unread and starred state on the
+// server (every copy of it), then writes the new flags through to the
+// store with a change row, so that the next read agrees with the mailbox.
+func (s *Service) UpdateMessage(ctx context.Context, appID, grantRef, id string, p MessagePatch) (*store.Grant, *store.Message, error) {
+	if p.Folders != nil {
+		return nil, nil, invalid("moving a message (folders) is not supported yet; unread and starred can change")
+	}
+	g, m, err := s.Message(ctx, appID, grantRef, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var add, remove []imap.Flag
+	for _, f := range []struct {
+		want *bool
+		flag imap.Flag
+		set  bool // the flag is set when want is true
+	}{{p.Unread, imap.FlagSeen, false}, {p.Starred, imap.FlagFlagged, true}} {
+		if f.want == nil {
+			continue
+		}
+		if *f.want == f.set {
+			add = append(add, f.flag)
+		} else {
+			remove = append(remove, f.flag)
+		}
+	}
+	if len(add)+len(remove) == 0 {
+		return g, m, nil
+	}
+	locs, err := s.store.MessageLocations(ctx, g.ID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	folders, err := s.store.ListFolders(ctx, g.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	creds, err := s.Credentials(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	b := &store.MailBatch{GrantID: g.ID, Changes: []store.Change{{GrantID: g.ID, ObjectType: "message", ObjectID: id, Action: "updated"}}}
+	for _, l := range locs {
+		f, ok := findFolder(folders, l.FolderID)
+		if !ok {
+			continue
+		}
+		if err := s.mailbox.SetFlags(ctx, creds, f.Name, f.UIDValidity, l.UID, add, remove); err != nil {
+			return nil, nil, err
+		}
+		b.FlagUpdates = append(b.FlagUpdates, store.FlagUpdate{FolderID: l.FolderID, UID: l.UID, Flags: changeFlags(l.Flags, add, remove), ModSeq: l.ModSeq})
+	}
+	if err := s.store.ApplyMailBatch(ctx, b); err != nil {
+		return nil, nil, err
+	}
+	m, err = s.store.GetMessage(ctx, g.ID, id)
+	return g, m, storeErr(err, "message "+id)
+}
+
+// changeFlags returns flags with add added and remove removed.
+func changeFlags(flags []string, add, remove []imap.Flag) []string {
+	out := []string{}
+	for _, f := range flags {
+		if !slices.ContainsFunc(remove, func(r imap.Flag) bool { return strings.EqualFold(string(r), f) }) &&
+			!slices.ContainsFunc(add, func(a imap.Flag) bool { return strings.EqualFold(string(a), f) }) {
+			out = append(out, f)
+		}
+	}
+	for _, a := range add {
+		out = append(out, string(a))
+	}
+	return out
 }

@@ -370,3 +370,26 @@ test('another application cannot read the grant; another grant cannot read its m
   await expectApiError(nylas.messages.find({ identifier: bob.id, messageId: byName.A.id, queryParams: { fields: 'raw_mime' } }),
     { status: 404, type: 'not_found_error' }, "carol's raw message through bob's grant");
 });
+
+test('messages.update marks read and starred on the server, and the next read agrees', async () => {
+  const a = (await nylas.messages.find({ identifier: grant.id, messageId: byName.A.id })).data;
+  assert.equal(a.unread, true, 'A starts unread');
+  const im = await imapSession(CAROL);
+  try {
+    const before = await im.status('INBOX');
+    const updated = (await nylas.messages.update({ identifier: grant.id, messageId: a.id, requestBody: { unread: false, starred: true } })).data;
+    assert.equal(updated.id, a.id, 'same id');
+    assert.equal(updated.unread, false);
+    assert.equal(updated.starred, true);
+    const after = await im.status('INBOX');
+    assert.equal(after.unseen, before.unseen - 1, 'one fewer unseen message on the IMAP server');
+    const again = (await nylas.messages.find({ identifier: grant.id, messageId: a.id })).data;
+    assert.equal(again.unread, false);
+    assert.equal(again.starred, true);
+    assert.ok(!names(await list({ unread: true })).includes('A'), 'unread=true no longer lists A');
+    await expectApiError(nylas.messages.update({ identifier: grant.id, messageId: 'no-such-message', requestBody: { unread: false } }),
+      { status: 404, type: 'not_found_error' }, 'update unknown message');
+  } finally {
+    await im.close();
+  }
+});
