@@ -361,5 +361,43 @@ func TestMessageUpdateOnServer(t *testing.T) {
 	if d := v["data"].(map[string]any); d["unread"] != false || d["starred"] != true {
 		t.Fatalf("GET after PUT: %v", v)
 	}
+
+	// Move to Archive, then delete (to Trash), then delete for good: each
+	// checked on the server.
+	count := func(folder string) uint32 {
+		t.Helper()
+		st, err := c.Status(folder, &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *st.NumMessages
+	}
+	_, v = s.call("GET", "/v3/grants/"+grant+"/folders/Archive", key, "")
+	archive := v["data"].(map[string]any)["id"].(string)
+	st, v = s.call("PUT", "/v3/grants/"+grant+"/messages/"+id, key, `{"folders":["`+archive+`"]}`)
+	if d, _ := v["data"].(map[string]any); st != 200 || d["id"] != id || fmt.Sprint(d["folders"]) != "["+archive+"]" {
+		t.Fatalf("move: %d %v", st, v)
+	}
+	if err := c.Unselect().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if count("INBOX") != 0 || count("Archive") != 1 {
+		t.Fatalf("after move: INBOX %d, Archive %d", count("INBOX"), count("Archive"))
+	}
+	if st, _ = s.call("DELETE", "/v3/grants/"+grant+"/messages/"+id, key, ""); st != 200 {
+		t.Fatalf("delete: %d", st)
+	}
+	if count("Archive") != 0 || count("Deleted Messages") != 1 {
+		t.Fatalf("after delete: Archive %d, Trash %d", count("Archive"), count("Deleted Messages"))
+	}
+	if st, _ = s.call("DELETE", "/v3/grants/"+grant+"/messages/"+id, key, ""); st != 200 {
+		t.Fatalf("delete from Trash: %d", st)
+	}
+	if count("Deleted Messages") != 0 {
+		t.Fatal("message still in Trash on the server")
+	}
+	if st, _ = s.call("GET", "/v3/grants/"+grant+"/messages/"+id, key, ""); st != 404 {
+		t.Fatalf("GET after final delete: %d", st)
+	}
 	s.stop()
 }

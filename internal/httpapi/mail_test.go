@@ -37,6 +37,16 @@ func (f *fakeMailbox) SetFlags(_ context.Context, _ provider.Credentials, _ stri
 	return nil
 }
 
+func (f *fakeMailbox) Move(_ context.Context, _ provider.Credentials, folder string, _, uid uint32, dest string) (uint32, uint32, error) {
+	f.calls = append(f.calls, fmt.Sprintf("move %s/%d → %s", folder, uid, dest))
+	return 100 + uid, 7, nil
+}
+
+func (f *fakeMailbox) Expunge(_ context.Context, _ provider.Credentials, folder string, _, uid uint32) error {
+	f.calls = append(f.calls, fmt.Sprintf("expunge %s/%d", folder, uid))
+	return nil
+}
+
 func (f *fakeMailbox) Search(_ context.Context, _ provider.Credentials, _ string, _ uint32, query string) ([]uint32, error) {
 	if _, err := mailbox.ParseSearch(query); err != nil {
 		return nil, &mailbox.SearchError{Err: err}
@@ -237,7 +247,8 @@ func TestUpdateMessageFlags(t *testing.T) {
 	if r.data()["unread"] != true || r.data()["starred"] != true || h.mbox.calls[1] != `1 +[] -[\Seen]` {
 		t.Fatalf("mark unread: %s %q", r.raw, h.mbox.calls)
 	}
-	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"folders":["f-inbox"]}`), 400, "invalid_request_error")
+	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"folders":["f-inbox","f-other"]}`), 400, "invalid_request_error")
+	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"folders":["nope"]}`), 400, "invalid_request_error")
 	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"unread":"no"}`), 400, "api.invalid_request_payload")
 	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/nope", h.keyA, `{"unread":false}`), 404, "not_found_error")
 	h.want(h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyB, `{"unread":false}`), 404, "not_found_error")
@@ -251,4 +262,43 @@ func TestUpdateMessageFlags(t *testing.T) {
 	if updated != 2 {
 		t.Fatalf("%d updated changes for m01, want 2", updated)
 	}
+}
+
+func TestMoveAndDeleteMessage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(2)
+	if err := h.st.ApplyMailBatch(context.Background(), &store.MailBatch{GrantID: g, Folders: []store.Folder{
+		{ID: "f-archive", GrantID: g, Name: "Archive", Role: store.RoleArchive, UIDValidity: 7},
+		{ID: "f-trash", GrantID: g, Name: "Deleted Messages", Role: store.RoleTrash, UIDValidity: 7},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	// Move by folder id: same message id, now in Archive at the UID the server gave.
+	r := h.do("PUT", "/v3/grants/"+g+"/messages/m01", h.keyA, `{"folders":["f-archive"]}`)
+	h.want(r, 200, "")
+	if f, _ := r.data()["folders"].([]any); r.data()["id"] != "m01" || len(f) != 1 || f[0] != "f-archive" {
+		t.Fatalf("after move: %s", r.raw)
+	}
+	if got := h.mbox.calls[len(h.mbox.calls)-1]; got != "move INBOX/1 → Archive" {
+		t.Fatalf("IMAP call %q", got)
+	}
+	if uids, _ := h.st.FolderUIDs(context.Background(), g, "f-archive"); len(uids) != 1 || uids[0] != 101 {
+		t.Fatalf("Archive UIDs %v", uids)
+	}
+	// Delete: to Trash first, then for good.
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/messages/m01", h.keyA, ""), 200, "")
+	if got := h.mbox.calls[len(h.mbox.calls)-1]; got != "move Archive/101 → Deleted Messages" {
+		t.Fatalf("IMAP call %q", got)
+	}
+	if f := h.do("GET", "/v3/grants/"+g+"/messages/m01", h.keyA, "").data()["folders"].([]any); len(f) != 1 || f[0] != "f-trash" {
+		t.Fatalf("after delete: folders %v", f)
+	}
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/messages/m01", h.keyA, ""), 200, "")
+	if got := h.mbox.calls[len(h.mbox.calls)-1]; got != "expunge Deleted Messages/201" {
+		t.Fatalf("IMAP call %q", got)
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/messages/m01", h.keyA, ""), 404, "not_found_error")
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/messages/m01", h.keyA, ""), 404, "not_found_error")
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/messages/m02", h.keyB, ""), 404, "not_found_error")
 }

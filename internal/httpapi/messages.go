@@ -152,3 +152,10 @@ func (s *server) updateMessage(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeData(w, r, http.StatusOK, selectFields(r, service.MessageWire(m, service.HeadersNone))[0])
 }
+
+func (s *server) deleteMessage(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.DeleteMessage(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id")); err != nil {
+		return err
+	}
+	return writeDeleted(w, r)
+}

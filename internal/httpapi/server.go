@@ -72,6 +72,7 @@ func (s *server) routes() {
 	m.Handle("GET /v3/grants/{grant}/messages", s.app(s.listMessages))
 	m.Handle("GET /v3/grants/{grant}/messages/{id}", s.app(s.getMessage))
 	m.Handle("PUT /v3/grants/{grant}/messages/{id}", s.app(s.updateMessage))
+	m.Handle("DELETE /v3/grants/{grant}/messages/{id}", s.app(s.deleteMessage))
 	m.Handle("GET /v3/grants/{grant}/threads", s.app(s.listThreads))
 	m.Handle("GET /v3/grants/{grant}/threads/{id}", s.app(s.getThread))
 	m.Handle("GET /v3/grants/{grant}/folders", s.app(s.listFolders))

@@ -157,3 +157,48 @@ func (m *Mailbox) SetFlags(ctx context.Context, c provider.Credentials, folder s
 		return nil
 	})
 }
+
+// errNoSafeExpunge refuses to remove mail on a server without UIDPLUS: a
+// plain EXPUNGE would also purge messages other clients marked \Deleted.
+func errNoSafeExpunge(op string) error {
+	return &provider.Error{Kind: provider.KindProtocol, Service: "imap",
+		Text: "the server supports neither MOVE nor UID EXPUNGE (UIDPLUS); Orchard does not " + op + " with a plain EXPUNGE, which would also remove mail other clients deleted"}
+}
+
+// Move moves one message to dest and returns its UID there (0 when the
+// server does not say) and dest's UIDVALIDITY. It uses UID MOVE where the
+// server advertises it, else COPY + \Deleted + UID EXPUNGE of that UID
+// only; never a plain EXPUNGE.
+func (m *Mailbox) Move(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, dest string) (destUID, destValidity uint32, err error) {
+	err = m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
+		caps := raw.Caps()
+		if !caps.Has(imap.CapMove) && !caps.Has(imap.CapIMAP4rev2) && !caps.Has(imap.CapUIDPlus) {
+			return errNoSafeExpunge("move mail")
+		}
+		data, err := raw.Move(imap.UIDSetNum(imap.UID(uid)), dest).Wait()
+		if err != nil {
+			return err
+		}
+		destValidity = data.UIDValidity
+		if set, ok := data.DestUIDs.(imap.UIDSet); ok && len(set) == 1 && set[0].Start == set[0].Stop {
+			destUID = uint32(set[0].Start)
+		}
+		return nil
+	})
+	return destUID, destValidity, err
+}
+
+// Expunge removes one message for good: \Deleted, then UID EXPUNGE of
+// that UID only.
+func (m *Mailbox) Expunge(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32) error {
+	return m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
+		if !raw.Caps().Has(imap.CapUIDPlus) && !raw.Caps().Has(imap.CapIMAP4rev2) {
+			return errNoSafeExpunge("delete mail")
+		}
+		set := imap.UIDSetNum(imap.UID(uid))
+		if err := raw.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+		return raw.UIDExpunge(set).Close()
+	})
+}

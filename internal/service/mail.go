@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -24,6 +25,11 @@ type Mailbox interface {
 	Search(ctx context.Context, c provider.Credentials, folder string, uidValidity uint32, query string) ([]uint32, error)
 	// SetFlags adds and removes flags of one message.
 	SetFlags(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, add, remove []imap.Flag) error
+	// Move moves one message and returns its UID in dest (0: unknown) and
+	// dest's UIDVALIDITY.
+	Move(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, dest string) (uint32, uint32, error)
+	// Expunge removes one message for good.
+	Expunge(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32) error
 }
 
 // MessageFilter is a parsed messages list request.
@@ -301,17 +307,23 @@ type MessagePatch struct {
 	Metadata json.RawMessage `json:"metadata"`
 }
 
-// UpdateMessage changes a message's unread and starred state on the
-// server (every copy of it), then writes the new flags through to the
-// store with a change row, so that the next read agrees with the mailbox.
+// UpdateMessage changes a message on the server first — its unread and
+// starred state on every copy, and with folders a move of its first copy
+// — then writes the result through to the store with a change row, so that
+// the next read agrees with the mailbox. The message keeps its id.
 func (s *Service) UpdateMessage(ctx context.Context, appID, grantRef, id string, p MessagePatch) (*store.Grant, *store.Message, error) {
-	if p.Folders != nil {
-		return nil, nil, invalid("moving a message (folders) is not supported yet; unread and starred can change")
+	if p.Folders != nil && len(*p.Folders) != 1 {
+		return nil, nil, invalid("folders must hold exactly one folder id: an IMAP message lives in one folder")
 	}
-	g, m, err := s.Message(ctx, appID, grantRef, id)
+	if p.Unread == nil && p.Starred == nil && p.Folders == nil {
+		return s.Message(ctx, appID, grantRef, id) // nothing to change, nothing to notify
+	}
+	op, err := s.mailOp(ctx, appID, grantRef, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	var add, remove []imap.Flag
 	for _, f := range []struct {
 		want *bool
@@ -327,39 +339,127 @@ func (s *Service) UpdateMessage(ctx context.Context, appID, grantRef, id string,
 			remove = append(remove, f.flag)
 		}
 	}
-	if len(add)+len(remove) == 0 {
-		return g, m, nil
+	if len(add)+len(remove) > 0 {
+		for i, l := range op.locs {
+			f, ok := findFolder(op.folders, l.FolderID)
+			if !ok {
+				continue
+			}
+			if err := s.mailbox.SetFlags(ctx, op.creds, f.Name, f.UIDValidity, l.UID, add, remove); err != nil {
+				return nil, nil, err
+			}
+			op.locs[i].Flags = changeFlags(l.Flags, add, remove)
+			op.batch.FlagUpdates = append(op.batch.FlagUpdates, store.FlagUpdate{FolderID: l.FolderID, UID: l.UID, Flags: op.locs[i].Flags, ModSeq: l.ModSeq})
+		}
 	}
-	locs, err := s.store.MessageLocations(ctx, g.ID, id)
-	if err != nil {
-		return nil, nil, err
+	if p.Folders != nil {
+		dest, ok := findFolder(op.folders, (*p.Folders)[0])
+		if !ok {
+			return nil, nil, invalid("folder %s not found", (*p.Folders)[0])
+		}
+		if err := s.moveFirstCopy(ctx, op, dest); err != nil {
+			return nil, nil, err
+		}
 	}
-	folders, err := s.store.ListFolders(ctx, g.ID)
+	return s.finishMailOp(ctx, op)
+}
+
+// DeleteMessage moves a message to the Trash folder; a message already in
+// Trash (or on a server without one) is removed for good.
+func (s *Service) DeleteMessage(ctx context.Context, appID, grantRef, id string) error {
+	op, err := s.mailOp(ctx, appID, grantRef, id)
 	if err != nil {
-		return nil, nil, err
-	}
-	creds, err := s.Credentials(g)
-	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	b := &store.MailBatch{GrantID: g.ID, Changes: []store.Change{{GrantID: g.ID, ObjectType: "message", ObjectID: id, Action: "updated"}}}
-	for _, l := range locs {
-		f, ok := findFolder(folders, l.FolderID)
-		if !ok {
-			continue
+	trash, hasTrash := findFolder(op.folders, store.RoleTrash)
+	first := op.locs[0]
+	if hasTrash && first.FolderID != trash.ID {
+		if err := s.moveFirstCopy(ctx, op, trash); err != nil {
+			return err
 		}
-		if err := s.mailbox.SetFlags(ctx, creds, f.Name, f.UIDValidity, l.UID, add, remove); err != nil {
-			return nil, nil, err
+	} else {
+		f, _ := findFolder(op.folders, first.FolderID)
+		if err := s.mailbox.Expunge(ctx, op.creds, f.Name, f.UIDValidity, first.UID); err != nil {
+			return err
 		}
-		b.FlagUpdates = append(b.FlagUpdates, store.FlagUpdate{FolderID: l.FolderID, UID: l.UID, Flags: changeFlags(l.Flags, add, remove), ModSeq: l.ModSeq})
+		op.batch.RemovedLocations = append(op.batch.RemovedLocations, store.LocationKey{FolderID: first.FolderID, UID: first.UID})
+		op.batch.DeleteOrphans = true
 	}
-	if err := s.store.ApplyMailBatch(ctx, b); err != nil {
+	_, _, err = s.finishMailOp(ctx, op)
+	if errors.Is(err, store.ErrNotFound) || isNotFound(err) {
+		return nil // the last copy is gone: the message with it
+	}
+	return err
+}
+
+// mailOp is a change to one message in progress: what the server holds
+// of it, and the batch that records the outcome.
+type mailOp struct {
+	g       *store.Grant
+	id      string
+	locs    []store.Location
+	folders []store.Folder
+	creds   provider.Credentials
+	batch   *store.MailBatch
+}
+
+func (s *Service) mailOp(ctx context.Context, appID, grantRef, id string) (*mailOp, error) {
+	g, _, err := s.Message(ctx, appID, grantRef, id)
+	if err != nil {
+		return nil, err
+	}
+	op := &mailOp{g: g, id: id, batch: &store.MailBatch{GrantID: g.ID,
+		Changes: []store.Change{{GrantID: g.ID, ObjectType: "message", ObjectID: id, Action: "updated"}}}}
+	if op.locs, err = s.store.MessageLocations(ctx, g.ID, id); err != nil {
+		return nil, err
+	}
+	if len(op.locs) == 0 {
+		return nil, notFound("message %s is no longer in any folder", id)
+	}
+	if op.folders, err = s.store.ListFolders(ctx, g.ID); err != nil {
+		return nil, err
+	}
+	if op.creds, err = s.Credentials(g); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// moveFirstCopy moves the message's first copy to dest on the server and
+// records the copy's new place.
+func (s *Service) moveFirstCopy(ctx context.Context, op *mailOp, dest store.Folder) error {
+	l := op.locs[0]
+	if l.FolderID == dest.ID {
+		return nil
+	}
+	from, _ := findFolder(op.folders, l.FolderID)
+	uid, validity, err := s.mailbox.Move(ctx, op.creds, from.Name, from.UIDValidity, l.UID, dest.Name)
+	if err != nil {
+		return err
+	}
+	op.batch.RemovedLocations = append(op.batch.RemovedLocations, store.LocationKey{FolderID: l.FolderID, UID: l.UID})
+	// The new copy is recorded when its UID is known in the folder's
+	// current UIDVALIDITY; otherwise the next sync of dest finds it (the
+	// message keeps its id either way).
+	if uid != 0 && dest.UIDValidity != 0 && validity == dest.UIDValidity {
+		op.batch.Locations = append(op.batch.Locations, store.Location{MessageID: op.id, FolderID: dest.ID, UID: uid, Flags: l.Flags})
+	}
+	return nil
+}
+
+func (s *Service) finishMailOp(ctx context.Context, op *mailOp) (*store.Grant, *store.Message, error) {
+	if err := s.store.ApplyMailBatch(ctx, op.batch); err != nil {
 		return nil, nil, err
 	}
-	m, err = s.store.GetMessage(ctx, g.ID, id)
-	return g, m, storeErr(err, "message "+id)
+	m, err := s.store.GetMessage(ctx, op.g.ID, op.id)
+	return op.g, m, storeErr(err, "message "+op.id)
+}
+
+func isNotFound(err error) bool {
+	var se *Error
+	return errors.As(err, &se) && se.Code == CodeNotFound
 }
 
 // changeFlags returns flags with add added and remove removed.

@@ -125,7 +125,7 @@ after(async () => {
     await stopAndCheck(srv);
     if (!process.env.ORCHARD_SDK_KEEP) srv.cleanup();
   }
-  await removeTagged(CAROL, TAG, ['INBOX', 'Archive']);
+  await removeTagged(CAROL, TAG, ['INBOX', 'Archive', 'Deleted Messages']);
 });
 
 test('initial sync: messages already in INBOX and Archive are listed as soon as initial_sync_done, with flags and INTERNALDATE', async () => {
@@ -389,6 +389,32 @@ test('messages.update marks read and starred on the server, and the next read ag
     assert.ok(!names(await list({ unread: true })).includes('A'), 'unread=true no longer lists A');
     await expectApiError(nylas.messages.update({ identifier: grant.id, messageId: 'no-such-message', requestBody: { unread: false } }),
       { status: 404, type: 'not_found_error' }, 'update unknown message');
+  } finally {
+    await im.close();
+  }
+});
+
+test('messages.update moves and messages.destroy trashes, keeping the id, checked on the server', async () => {
+  const b = byName.B;
+  const im = await imapSession(CAROL);
+  try {
+    const moved = (await nylas.messages.update({ identifier: grant.id, messageId: b.id, requestBody: { folders: [archive.id] } })).data;
+    assert.equal(moved.id, b.id, 'a move keeps the id');
+    assert.deepEqual(moved.folders, [archive.id]);
+    assert.deepEqual(await im.search('INBOX', `${TAG} beta`), [], 'gone from INBOX on the server');
+    assert.equal((await im.search('Archive', `${TAG} beta`)).length, 1, 'in Archive on the server');
+
+    await nylas.messages.destroy({ identifier: grant.id, messageId: b.id });
+    const trash = folders['Deleted Messages'];
+    const trashed = (await nylas.messages.find({ identifier: grant.id, messageId: b.id })).data;
+    assert.deepEqual(trashed.folders, [trash.id], 'destroy moves to Trash first');
+    assert.equal((await im.search('Deleted Messages', `${TAG} beta`)).length, 1, 'in Trash on the server');
+
+    await nylas.messages.destroy({ identifier: grant.id, messageId: b.id });
+    assert.deepEqual(await im.search('Deleted Messages', `${TAG} beta`), [], 'removed for good from Trash');
+    await expectApiError(nylas.messages.find({ identifier: grant.id, messageId: b.id }), { status: 404, type: 'not_found_error' }, 'find after destroy');
+    await expectApiError(nylas.messages.update({ identifier: grant.id, messageId: byName.C.id, requestBody: { folders: ['no-such-folder'] } }),
+      { status: 400, type: 'invalid_request_error', message: /folder/ }, 'move to an unknown folder');
   } finally {
     await im.close();
   }
