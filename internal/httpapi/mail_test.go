@@ -302,3 +302,21 @@ func TestMoveAndDeleteMessage(t *testing.T) {
 	h.want(h.do("DELETE", "/v3/grants/"+g+"/messages/m01", h.keyA, ""), 404, "not_found_error")
 	h.want(h.do("DELETE", "/v3/grants/"+g+"/messages/m02", h.keyB, ""), 404, "not_found_error")
 }
+
+func TestUpdateAndDeleteThread(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(3) // one thread t1: m01, m03 unread
+	r := h.do("PUT", "/v3/grants/"+g+"/threads/t1", h.keyA, `{"unread":false}`)
+	h.want(r, 200, "")
+	if r.data()["unread"] != false || len(h.mbox.calls) != 3 {
+		t.Fatalf("thread update: %s, IMAP calls %q", r.raw, h.mbox.calls)
+	}
+	h.want(h.do("PUT", "/v3/grants/"+g+"/threads/nope", h.keyA, `{"unread":false}`), 404, "not_found_error")
+	// No Trash folder here: deleting removes every message for good.
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/threads/t1", h.keyA, ""), 200, "")
+	if n := len(h.do("GET", "/v3/grants/"+g+"/messages", h.keyA, "").list()); n != 0 {
+		t.Fatalf("%d messages left after deleting the thread", n)
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/threads/t1", h.keyA, ""), 404, "not_found_error")
+}

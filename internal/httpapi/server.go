@@ -75,6 +75,8 @@ func (s *server) routes() {
 	m.Handle("DELETE /v3/grants/{grant}/messages/{id}", s.app(s.deleteMessage))
 	m.Handle("GET /v3/grants/{grant}/threads", s.app(s.listThreads))
 	m.Handle("GET /v3/grants/{grant}/threads/{id}", s.app(s.getThread))
+	m.Handle("PUT /v3/grants/{grant}/threads/{id}", s.app(s.updateThread))
+	m.Handle("DELETE /v3/grants/{grant}/threads/{id}", s.app(s.deleteThread))
 	m.Handle("GET /v3/grants/{grant}/folders", s.app(s.listFolders))
 	m.Handle("GET /v3/grants/{grant}/folders/{id}", s.app(s.getFolder))
 	m.Handle("GET /v3/grants/{grant}/attachments/{id}", s.app(s.getAttachment))

@@ -65,3 +65,22 @@ func (s *server) getThread(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeData(w, r, http.StatusOK, selectFields(r, service.ThreadWire(t, latest))[0])
 }
+
+func (s *server) updateThread(w http.ResponseWriter, r *http.Request) error {
+	var p service.MessagePatch
+	if err := decodeJSON(r, &p); err != nil {
+		return err
+	}
+	_, t, latest, err := s.svc.UpdateThread(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"), p)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, selectFields(r, service.ThreadWire(t, latest))[0])
+}
+
+func (s *server) deleteThread(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.DeleteThread(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id")); err != nil {
+		return err
+	}
+	return writeDeleted(w, r)
+}

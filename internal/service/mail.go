@@ -345,10 +345,13 @@ func (s *Service) UpdateMessage(ctx context.Context, appID, grantRef, id string,
 			if !ok {
 				continue
 			}
+			// Stored flags may lag behind the server (another client), so
+			// every copy gets the STORE, even one that looks done already.
+			changed := changeFlags(l.Flags, add, remove)
 			if err := s.mailbox.SetFlags(ctx, op.creds, f.Name, f.UIDValidity, l.UID, add, remove); err != nil {
 				return nil, nil, err
 			}
-			op.locs[i].Flags = changeFlags(l.Flags, add, remove)
+			op.locs[i].Flags = changed
 			op.batch.FlagUpdates = append(op.batch.FlagUpdates, store.FlagUpdate{FolderID: l.FolderID, UID: l.UID, Flags: op.locs[i].Flags, ModSeq: l.ModSeq})
 		}
 	}
@@ -475,4 +478,33 @@ func changeFlags(flags []string, add, remove []imap.Flag) []string {
 		out = append(out, string(a))
 	}
 	return out
+}
+
+// UpdateThread applies a message patch to every message of the thread.
+func (s *Service) UpdateThread(ctx context.Context, appID, grantRef, id string, p MessagePatch) (*store.Grant, *store.Thread, *store.Message, error) {
+	_, t, _, err := s.Thread(ctx, appID, grantRef, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, mid := range t.MessageIDs {
+		if _, _, err := s.UpdateMessage(ctx, appID, grantRef, mid, p); err != nil && !isNotFound(err) {
+			return nil, nil, nil, err
+		}
+	}
+	return s.Thread(ctx, appID, grantRef, id)
+}
+
+// DeleteThread deletes every message of the thread (to Trash, or for good
+// from Trash).
+func (s *Service) DeleteThread(ctx context.Context, appID, grantRef, id string) error {
+	_, t, _, err := s.Thread(ctx, appID, grantRef, id)
+	if err != nil {
+		return err
+	}
+	for _, mid := range t.MessageIDs {
+		if err := s.DeleteMessage(ctx, appID, grantRef, mid); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	return nil
 }

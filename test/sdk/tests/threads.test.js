@@ -192,3 +192,17 @@ test('threads.list: select and bad parameters', async () => {
   await expectApiError(threads({ unread: 'perhaps' }), { status: 400, type: 'invalid_request_error', message: /unread/ }, 'unread');
   await expectApiError(threads({ pageToken: 'bm9wZQ' }), { status: 400, type: 'invalid_request_error', message: /page_token/ }, 'page_token');
 });
+
+test('threads.update applies to every message of the thread', async () => {
+  const res = await nylas.threads.update({ identifier: grant.id, threadId: lunch.id, requestBody: { starred: true, unread: false } });
+  assert.equal(res.data.id, lunch.id);
+  assert.equal(res.data.starred, true);
+  assert.equal(res.data.unread, false);
+  for (const mid of lunch.messageIds) {
+    const m = (await nylas.messages.find({ identifier: grant.id, messageId: mid })).data;
+    assert.equal(m.starred, true, `${nameOf[mid]} starred`);
+    assert.equal(m.unread, false, `${nameOf[mid]} read`);
+  }
+  await expectApiError(nylas.threads.update({ identifier: grant.id, threadId: 'nosuchthread00000000000000', requestBody: { unread: false } }),
+    { status: 404, type: 'not_found_error' }, 'update unknown thread');
+});
