@@ -399,5 +399,27 @@ func TestMessageUpdateOnServer(t *testing.T) {
 	if st, _ = s.call("GET", "/v3/grants/"+grant+"/messages/"+id, key, ""); st != 404 {
 		t.Fatalf("GET after final delete: %d", st)
 	}
+
+	// Folders: create, rename, delete — each seen in the server's LIST.
+	listed := func(name string) bool {
+		t.Helper()
+		boxes, err := c.List("", "*", nil).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(boxes, func(b *imap.ListData) bool { return b.Mailbox == name })
+	}
+	st, v = s.call("POST", "/v3/grants/"+grant+"/folders", key, `{"name":"Projects"}`)
+	if st != 200 || !listed("Projects") {
+		t.Fatalf("create folder: %d %v", st, v)
+	}
+	fid := v["data"].(map[string]any)["id"].(string)
+	st, v = s.call("PUT", "/v3/grants/"+grant+"/folders/"+fid, key, `{"name":"Work"}`)
+	if st != 200 || v["data"].(map[string]any)["id"] != fid || !listed("Work") || listed("Projects") {
+		t.Fatalf("rename folder: %d %v", st, v)
+	}
+	if st, _ = s.call("DELETE", "/v3/grants/"+grant+"/folders/"+fid, key, ""); st != 200 || listed("Work") {
+		t.Fatalf("delete folder: %d", st)
+	}
 	s.stop()
 }

@@ -26,3 +26,34 @@ func (s *server) getFolder(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeData(w, r, http.StatusOK, selectFields(r, service.FolderWire(f, fs))[0])
 }
+
+func (s *server) createFolder(w http.ResponseWriter, r *http.Request) error {
+	var in service.FolderInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	f, fs, err := s.svc.CreateFolder(r.Context(), appID(r), r.PathValue("grant"), in)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, service.FolderWire(f, fs))
+}
+
+func (s *server) updateFolder(w http.ResponseWriter, r *http.Request) error {
+	var in service.FolderInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	f, fs, err := s.svc.UpdateFolder(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, selectFields(r, service.FolderWire(f, fs))[0])
+}
+
+func (s *server) deleteFolder(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.DeleteFolder(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id")); err != nil {
+		return err
+	}
+	return writeDeleted(w, r)
+}

@@ -47,6 +47,21 @@ func (f *fakeMailbox) Expunge(_ context.Context, _ provider.Credentials, folder 
 	return nil
 }
 
+func (f *fakeMailbox) CreateFolder(_ context.Context, _ provider.Credentials, name string) error {
+	f.calls = append(f.calls, "create "+name)
+	return nil
+}
+
+func (f *fakeMailbox) RenameFolder(_ context.Context, _ provider.Credentials, from, to string) error {
+	f.calls = append(f.calls, "rename "+from+" → "+to)
+	return nil
+}
+
+func (f *fakeMailbox) DeleteFolder(_ context.Context, _ provider.Credentials, name string) error {
+	f.calls = append(f.calls, "delete "+name)
+	return nil
+}
+
 func (f *fakeMailbox) Search(_ context.Context, _ provider.Credentials, _ string, _ uint32, query string) ([]uint32, error) {
 	if _, err := mailbox.ParseSearch(query); err != nil {
 		return nil, &mailbox.SearchError{Err: err}
@@ -319,4 +334,44 @@ func TestUpdateAndDeleteThread(t *testing.T) {
 		t.Fatalf("%d messages left after deleting the thread", n)
 	}
 	h.want(h.do("GET", "/v3/grants/"+g+"/threads/t1", h.keyA, ""), 404, "not_found_error")
+}
+
+func TestFolderChanges(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(1)
+	last := func() string { return h.mbox.calls[len(h.mbox.calls)-1] }
+	r := h.do("POST", "/v3/grants/"+g+"/folders", h.keyA, `{"name":"Projects"}`)
+	h.want(r, 200, "")
+	projects := r.data()["id"].(string)
+	if r.data()["name"] != "Projects" || last() != "create Projects" {
+		t.Fatalf("create: %s %q", r.raw, h.mbox.calls)
+	}
+	r = h.do("POST", "/v3/grants/"+g+"/folders", h.keyA, `{"name":"2026","parent_id":"`+projects+`"}`)
+	h.want(r, 200, "")
+	child := r.data()["id"].(string)
+	if r.data()["name"] != "Projects/2026" || r.data()["parent_id"] != projects {
+		t.Fatalf("create child: %s", r.raw)
+	}
+	h.want(h.do("POST", "/v3/grants/"+g+"/folders", h.keyA, `{"name":"Projects"}`), 409, "conflict_error")
+	h.want(h.do("POST", "/v3/grants/"+g+"/folders", h.keyA, `{"name":"a/b"}`), 400, "invalid_request_error")
+	h.want(h.do("POST", "/v3/grants/"+g+"/folders", h.keyA, `{}`), 400, "invalid_request_error")
+	h.want(h.do("POST", "/v3/grants/"+g+"/folders", h.keyA, `{"name":"x","parent_id":"nope"}`), 400, "invalid_request_error")
+
+	// Rename keeps the id and renames the child too.
+	r = h.do("PUT", "/v3/grants/"+g+"/folders/"+projects, h.keyA, `{"name":"Work"}`)
+	if r.data()["id"] != projects || r.data()["name"] != "Work" || last() != "rename Projects → Work" {
+		t.Fatalf("rename: %s %q", r.raw, h.mbox.calls)
+	}
+	if c := h.do("GET", "/v3/grants/"+g+"/folders/"+child, h.keyA, "").data(); c["name"] != "Work/2026" {
+		t.Fatalf("child after rename: %v", c)
+	}
+	h.want(h.do("PUT", "/v3/grants/"+g+"/folders/f-inbox", h.keyA, `{"name":"Old"}`), 400, "invalid_request_error")
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/folders/f-inbox", h.keyA, ""), 400, "invalid_request_error")
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/folders/"+projects, h.keyA, ""), 200, "")
+	if n := len(h.mbox.calls); n < 2 || h.mbox.calls[n-2] != "delete Work/2026" || last() != "delete Work" {
+		t.Fatalf("delete: %q", h.mbox.calls)
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/folders/"+child, h.keyA, ""), 404, "not_found_error")
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/folders/"+projects, h.keyB, ""), 404, "not_found_error")
 }

@@ -79,6 +79,9 @@ func (s *server) routes() {
 	m.Handle("DELETE /v3/grants/{grant}/threads/{id}", s.app(s.deleteThread))
 	m.Handle("GET /v3/grants/{grant}/folders", s.app(s.listFolders))
 	m.Handle("GET /v3/grants/{grant}/folders/{id}", s.app(s.getFolder))
+	m.Handle("POST /v3/grants/{grant}/folders", s.app(s.createFolder))
+	m.Handle("PUT /v3/grants/{grant}/folders/{id}", s.app(s.updateFolder))
+	m.Handle("DELETE /v3/grants/{grant}/folders/{id}", s.app(s.deleteFolder))
 	m.Handle("GET /v3/grants/{grant}/attachments/{id}", s.app(s.getAttachment))
 	m.Handle("GET /v3/grants/{grant}/attachments/{id}/download", s.app(s.downloadAttachment))
 

@@ -27,7 +27,7 @@ func errMoved(folder string) error {
 	return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Text: fmt.Sprintf("folder %q changed on the server (UIDVALIDITY); the next sync catches up", folder)}
 }
 
-// session dials, logs in and selects folder, checking that its
+// session dials, logs in and selects folder ("" selects none), checking that its
 // UIDVALIDITY is still the one the UIDs came from.
 func (m *Mailbox) session(ctx context.Context, c provider.Credentials, folder string, uidValidity uint32, fn func(*imapclient.Client) error) error {
 	cl, err := m.Dialer.Dial(ctx, c.IMAPAddr)
@@ -39,6 +39,9 @@ func (m *Mailbox) session(ctx context.Context, c provider.Credentials, folder st
 		return err
 	}
 	return cl.Run(ctx, func(raw *imapclient.Client) error {
+		if folder == "" {
+			return fn(raw) // an operation on the folder list
+		}
 		// Read-write: SetFlags changes the folder; reads use BODY.PEEK and
 		// so change nothing either way.
 		sel, err := raw.Select(folder, nil).Wait()
@@ -201,4 +204,19 @@ func (m *Mailbox) Expunge(ctx context.Context, c provider.Credentials, folder st
 		}
 		return raw.UIDExpunge(set).Close()
 	})
+}
+
+// CreateFolder creates a mailbox.
+func (m *Mailbox) CreateFolder(ctx context.Context, c provider.Credentials, name string) error {
+	return m.session(ctx, c, "", 0, func(raw *imapclient.Client) error { return raw.Create(name, nil).Wait() })
+}
+
+// RenameFolder renames a mailbox (and, as IMAP does, its children).
+func (m *Mailbox) RenameFolder(ctx context.Context, c provider.Credentials, from, to string) error {
+	return m.session(ctx, c, "", 0, func(raw *imapclient.Client) error { return raw.Rename(from, to, nil).Wait() })
+}
+
+// DeleteFolder deletes a mailbox and the messages in it.
+func (m *Mailbox) DeleteFolder(ctx context.Context, c provider.Credentials, name string) error {
+	return m.session(ctx, c, "", 0, func(raw *imapclient.Client) error { return raw.Delete(name).Wait() })
 }

@@ -30,6 +30,9 @@ type Mailbox interface {
 	Move(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32, dest string) (uint32, uint32, error)
 	// Expunge removes one message for good.
 	Expunge(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32) error
+	CreateFolder(ctx context.Context, c provider.Credentials, name string) error
+	RenameFolder(ctx context.Context, c provider.Credentials, from, to string) error
+	DeleteFolder(ctx context.Context, c provider.Credentials, name string) error
 }
 
 // MessageFilter is a parsed messages list request.
@@ -507,4 +510,193 @@ func (s *Service) DeleteThread(ctx context.Context, appID, grantRef, id string) 
 		}
 	}
 	return nil
+}
+
+// FolderInput is the body of folder create and update.
+type FolderInput struct {
+	Name     *string `json:"name"`
+	ParentID *string `json:"parent_id"`
+}
+
+// CreateFolder creates a folder on the server, then records it.
+func (s *Service) CreateFolder(ctx context.Context, appID, grantRef string, in FolderInput) (*store.Folder, []store.Folder, error) {
+	g, fs, err := s.Folders(ctx, appID, grantRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	if in.Name == nil || strings.TrimSpace(*in.Name) == "" {
+		return nil, nil, invalid("name is required")
+	}
+	name, err := folderPath(fs, strings.TrimSpace(*in.Name), in.ParentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, exists := findFolderByName(fs, name); exists {
+		return nil, nil, conflict("folder %q already exists", name)
+	}
+	creds, err := s.Credentials(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.mailbox.CreateFolder(ctx, creds, name); err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	f := store.Folder{ID: newID(), GrantID: g.ID, Name: name, Delimiter: folderDelimiter(fs), CreatedAt: now, UpdatedAt: now}
+	err = s.store.ApplyMailBatch(ctx, &store.MailBatch{GrantID: g.ID, Folders: []store.Folder{f},
+		Changes: []store.Change{{GrantID: g.ID, ObjectType: "folder", ObjectID: f.ID, Action: "created"}}})
+	return &f, append(fs, f), err
+}
+
+// UpdateFolder renames a folder or moves it under another parent, on the
+// server and then in the store (children included); the id stays.
+// System folders (inbox, sent, trash...) cannot change.
+func (s *Service) UpdateFolder(ctx context.Context, appID, grantRef, id string, in FolderInput) (*store.Folder, []store.Folder, error) {
+	f, fs, err := s.Folder(ctx, appID, grantRef, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.Role != "" {
+		return nil, nil, invalid("%q is a system folder (%s): it cannot be renamed or moved", f.Name, f.Role)
+	}
+	leaf := f.Name
+	if i := strings.LastIndex(f.Name, f.Delimiter); f.Delimiter != "" && i >= 0 {
+		leaf = f.Name[i+len(f.Delimiter):]
+	}
+	if in.Name != nil {
+		leaf = strings.TrimSpace(*in.Name)
+	}
+	parent := in.ParentID
+	if parent == nil {
+		if p := parentOf(fs, *f); p != nil {
+			parent = &p.ID
+		}
+	}
+	name, err := folderPath(fs, leaf, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	if name == f.Name {
+		return f, fs, nil
+	}
+	if _, exists := findFolderByName(fs, name); exists {
+		return nil, nil, conflict("folder %q already exists", name)
+	}
+	g, err := s.Grant(ctx, appID, grantRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	creds, err := s.Credentials(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.mailbox.RenameFolder(ctx, creds, f.Name, name); err != nil {
+		return nil, nil, err
+	}
+	b := &store.MailBatch{GrantID: g.ID}
+	old := f.Name
+	for i := range fs {
+		switch {
+		case fs[i].ID == f.ID:
+			fs[i].Name = name
+		case f.Delimiter != "" && strings.HasPrefix(fs[i].Name, old+f.Delimiter):
+			fs[i].Name = name + fs[i].Name[len(old):]
+		default:
+			continue
+		}
+		fs[i].UpdatedAt = s.now()
+		b.Folders = append(b.Folders, fs[i])
+		b.Changes = append(b.Changes, store.Change{GrantID: g.ID, ObjectType: "folder", ObjectID: fs[i].ID, Action: "updated"})
+	}
+	if err := s.store.ApplyMailBatch(ctx, b); err != nil {
+		return nil, nil, err
+	}
+	nf, _ := findFolder(fs, f.ID)
+	return &nf, fs, nil
+}
+
+// DeleteFolder deletes a folder and its mail on the server, then in the
+// store. System folders cannot be deleted.
+func (s *Service) DeleteFolder(ctx context.Context, appID, grantRef, id string) error {
+	f, fs, err := s.Folder(ctx, appID, grantRef, id)
+	if err != nil {
+		return err
+	}
+	if f.Role != "" {
+		return invalid("%q is a system folder (%s): it cannot be deleted", f.Name, f.Role)
+	}
+	g, err := s.Grant(ctx, appID, grantRef)
+	if err != nil {
+		return err
+	}
+	creds, err := s.Credentials(g)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	// IMAP DELETE leaves a folder's children in place (the parent only
+	// becomes \Noselect), so the children go first, deepest first.
+	var doomed []store.Folder
+	for _, c := range fs {
+		if c.ID == f.ID || (f.Delimiter != "" && strings.HasPrefix(c.Name, f.Name+f.Delimiter)) {
+			doomed = append(doomed, c)
+		}
+	}
+	slices.SortFunc(doomed, func(a, b store.Folder) int { return len(b.Name) - len(a.Name) })
+	b := &store.MailBatch{GrantID: g.ID, DeleteOrphans: true}
+	for _, c := range doomed {
+		if err := s.mailbox.DeleteFolder(ctx, creds, c.Name); err != nil {
+			if len(b.DeletedFolders) > 0 {
+				_ = s.store.ApplyMailBatch(ctx, b) // record what is gone already
+			}
+			return err
+		}
+		b.DeletedFolders = append(b.DeletedFolders, c.ID)
+		b.Changes = append(b.Changes, store.Change{GrantID: g.ID, ObjectType: "folder", ObjectID: c.ID, Action: "deleted"})
+	}
+	return s.store.ApplyMailBatch(ctx, b)
+}
+
+// folderPath is the full IMAP name of leaf under the folder parentID.
+func folderPath(fs []store.Folder, leaf string, parentID *string) (string, error) {
+	delim := folderDelimiter(fs)
+	if leaf == "" || (delim != "" && strings.Contains(leaf, delim)) {
+		return "", invalid("name must be one non-empty folder name without %q; use parent_id to nest it", delim)
+	}
+	if parentID == nil || *parentID == "" {
+		return leaf, nil
+	}
+	p, ok := findFolder(fs, *parentID)
+	if !ok {
+		return "", invalid("parent_id %s is not a folder of this grant", *parentID)
+	}
+	return p.Name + delim + leaf, nil
+}
+
+func parentOf(fs []store.Folder, f store.Folder) *store.Folder {
+	if f.Delimiter == "" {
+		return nil
+	}
+	if i := strings.LastIndex(f.Name, f.Delimiter); i > 0 {
+		if p, ok := findFolderByName(fs, f.Name[:i]); ok {
+			return &p
+		}
+	}
+	return nil
+}
+
+// folderDelimiter is the hierarchy separator the server uses ("/" on
+// iCloud and the test Dovecot).
+func folderDelimiter(fs []store.Folder) string {
+	for _, f := range fs {
+		if f.Delimiter != "" {
+			return f.Delimiter
+		}
+	}
+	return "/"
 }

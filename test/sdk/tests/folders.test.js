@@ -38,6 +38,10 @@ before(async () => {
 });
 
 after(async () => {
+  // A failed folder test must not leave its folders behind for the next run.
+  for (const n of [`sdk-${TAG}-renamed/child`, `sdk-${TAG}-renamed`, `sdk-${TAG}/child`, `sdk-${TAG}`]) {
+    await im?.deleteFolder(n).catch(() => {});
+  }
   await im?.close();
   if (srv) {
     await stopAndCheck(srv);
@@ -137,4 +141,30 @@ test('every folder id a message names is a listed folder', async () => {
     assert.equal(m.folders.length, 1, `${m.subject}: one folder`);
     assert.ok(ids.has(m.folders[0]), `${m.subject}: folder ${m.folders[0]} is listed`);
   }
+});
+
+test('folders.create, update (rename, keeps the id) and destroy change the IMAP server', async () => {
+  const name = `sdk-${TAG}`;
+  const created = (await nylas.folders.create({ identifier: grant.id, requestBody: { name } })).data;
+  assert.equal(created.name, name);
+  assert.ok((await im.list()).includes(name), 'created on the server');
+  const child = (await nylas.folders.create({ identifier: grant.id, requestBody: { name: 'child', parentId: created.id } })).data;
+  assert.equal(child.name, `${name}/child`);
+  assert.equal(child.parentId, created.id);
+
+  const renamed = (await nylas.folders.update({ identifier: grant.id, folderId: created.id, requestBody: { name: `${name}-renamed` } })).data;
+  assert.equal(renamed.id, created.id, 'a rename keeps the id');
+  assert.equal(renamed.name, `${name}-renamed`);
+  const onServer = await im.list();
+  assert.ok(onServer.includes(`${name}-renamed/child`) && !onServer.includes(name), `renamed on the server: ${JSON.stringify(onServer)}`);
+  assert.equal((await nylas.folders.find({ identifier: grant.id, folderId: child.id })).data.name, `${name}-renamed/child`, 'the child follows');
+
+  await expectApiError(nylas.folders.update({ identifier: grant.id, folderId: initial.INBOX.id, requestBody: { name: 'Old mail' } }),
+    { status: 400, type: 'invalid_request_error', message: /system folder/ }, 'rename INBOX');
+  await expectApiError(nylas.folders.destroy({ identifier: grant.id, folderId: initial['Sent Messages'].id }),
+    { status: 400, type: 'invalid_request_error', message: /system folder/ }, 'delete Sent');
+
+  await nylas.folders.destroy({ identifier: grant.id, folderId: created.id });
+  assert.ok(!(await im.list()).some((n) => n.startsWith(name)), 'deleted on the server');
+  await expectApiError(nylas.folders.find({ identifier: grant.id, folderId: child.id }), { status: 404, type: 'not_found_error' }, 'child after delete');
 });
