@@ -47,6 +47,7 @@ type Store interface {
 	Close() error
 
 	MailStore
+	SendLog
 
 	// Applications.
 	CreateApplication(ctx context.Context, app *Application) error

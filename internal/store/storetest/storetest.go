@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentCreateGrant", testConcurrentCreateGrant},
 	}
 	tests = append(tests, mailTests...)
+	tests = append(tests, sendTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
