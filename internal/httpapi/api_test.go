@@ -18,6 +18,7 @@ import (
 	"github.com/orchard-mail/orchard/internal/secret"
 	"github.com/orchard-mail/orchard/internal/service"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
+	"github.com/orchard-mail/orchard/internal/store/storetest"
 )
 
 // fakeICloud stands in for Apple in fast edge-case tests; the real
@@ -59,19 +60,13 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "o.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.SQLite(t, filepath.Join(t.TempDir(), "o.db"))
 	box, _ := secret.New(bytes.Repeat([]byte{1}, 32))
 	h := &harness{t: t, icloud: &fakeICloud{}, logs: &bytes.Buffer{}, st: st, mbox: &fakeMailbox{sections: map[string]string{}}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, nil))
 	svc := service.New(service.Deps{Store: st, Box: box, ICloud: h.icloud, IMAP: fakeIMAP{}, Mailbox: h.mbox, Logger: log})
-	_, h.keyA, err = svc.CreateApplication(ctx, "A")
+	_, keyA, err := svc.CreateApplication(ctx, "A")
+	h.keyA = keyA
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,19 +114,28 @@ func providerRetry(e *provider.Error) int {
 	return 30
 }
 
+// because puts the server's own words (never credentials: see
+// provider.Error.Text) into a message.
+func because(text string) string {
+	if text == "" {
+		return ""
+	}
+	return " (" + text + ")"
+}
+
 func providerDetail(e *provider.Error) api.ErrorDetail {
 	var msg string
 	switch e.Kind {
 	case provider.KindAuth:
 		msg = fmt.Sprintf("the %s server refused the login", e.Service)
 	case provider.KindUnavailable:
-		msg = fmt.Sprintf("the %s server %s is unavailable; try again later", e.Service, e.Addr)
+		msg = fmt.Sprintf("the %s server %s is unavailable%s; try again later", e.Service, e.Addr, because(e.Text))
 	case provider.KindTimeout:
 		msg = fmt.Sprintf("the %s server %s did not answer in time; try again later", e.Service, e.Addr)
 	case provider.KindTLS:
 		msg = fmt.Sprintf("secure connection to the %s server %s failed (%s); if the server uses a private certificate authority, the Orchard operator must add it with ORCHARD_CA_FILE", e.Service, e.Addr, e.Text)
 	default:
-		msg = fmt.Sprintf("the %s server %s answered unexpectedly", e.Service, e.Addr)
+		msg = fmt.Sprintf("the %s server %s answered unexpectedly%s", e.Service, e.Addr, because(e.Text))
 	}
 	if e.Hint != "" {
 		msg += ". " + e.Hint

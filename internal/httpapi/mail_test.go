@@ -179,7 +179,11 @@ func TestMessageFieldsAndSelect(t *testing.T) {
 	}
 	h.want(h.do("GET", "/v3/grants/"+g+"/messages/nope", h.keyA, ""), 404, "not_found_error")
 	// The message's copy is gone on the server: a clear provider error.
-	h.want(h.do("GET", "/v3/grants/"+g+"/messages/m02?fields=raw_mime", h.keyA, ""), 503, "provider_error")
+	r = h.do("GET", "/v3/grants/"+g+"/messages/m02?fields=raw_mime", h.keyA, "")
+	h.want(r, 503, "provider_error")
+	if !strings.Contains(r.errMsg(), "(gone)") {
+		t.Fatalf("the server's reason is not in the message: %q", r.errMsg())
+	}
 }
 
 func TestAttachments(t *testing.T) {

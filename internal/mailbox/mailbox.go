@@ -21,10 +21,11 @@ type Mailbox struct {
 	Dialer *imapx.Dialer
 }
 
-// errMoved says the folder was recreated since it was synced: the stored
-// UID may now name another message, so nothing is read.
-func errMoved(folder string) error {
-	return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Text: fmt.Sprintf("folder %q changed on the server (UIDVALIDITY); the next sync catches up", folder)}
+// stale is the error for a folder or message the server no longer holds
+// as the store knows it: transient, since the next sync catches up.
+func stale(c provider.Credentials, format string, args ...any) error {
+	return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Addr: c.IMAPAddr,
+		Text: fmt.Sprintf(format, args...) + "; the next sync catches up"}
 }
 
 // session dials, logs in and selects folder ("" selects none), checking that its
@@ -49,7 +50,9 @@ func (m *Mailbox) session(ctx context.Context, c provider.Credentials, folder st
 			return err
 		}
 		if uidValidity != 0 && sel.UIDValidity != uidValidity {
-			return errMoved(folder)
+			// The folder was recreated since it was synced: the stored UID
+			// may now name another message, so nothing is touched.
+			return stale(c, "folder %q changed on the server (UIDVALIDITY)", folder)
 		}
 		return fn(raw)
 	})
@@ -86,8 +89,7 @@ func (m *Mailbox) FetchSection(ctx context.Context, c provider.Credentials, fold
 			return err
 		}
 		if !found {
-			return &provider.Error{Kind: provider.KindUnavailable, Service: "imap",
-				Text: fmt.Sprintf("message UID %d is no longer in %q; the next sync catches up", uid, folder)}
+			return stale(c, "message UID %d is no longer in %q", uid, folder)
 		}
 		return nil
 	})
@@ -163,8 +165,8 @@ func (m *Mailbox) SetFlags(ctx context.Context, c provider.Credentials, folder s
 
 // errNoSafeExpunge refuses to remove mail on a server without UIDPLUS: a
 // plain EXPUNGE would also purge messages other clients marked \Deleted.
-func errNoSafeExpunge(op string) error {
-	return &provider.Error{Kind: provider.KindProtocol, Service: "imap",
+func errNoSafeExpunge(c provider.Credentials, op string) error {
+	return &provider.Error{Kind: provider.KindProtocol, Service: "imap", Addr: c.IMAPAddr,
 		Text: "the server supports neither MOVE nor UID EXPUNGE (UIDPLUS); Orchard does not " + op + " with a plain EXPUNGE, which would also remove mail other clients deleted"}
 }
 
@@ -176,7 +178,7 @@ func (m *Mailbox) Move(ctx context.Context, c provider.Credentials, folder strin
 	err = m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
 		caps := raw.Caps()
 		if !caps.Has(imap.CapMove) && !caps.Has(imap.CapIMAP4rev2) && !caps.Has(imap.CapUIDPlus) {
-			return errNoSafeExpunge("move mail")
+			return errNoSafeExpunge(c, "move mail")
 		}
 		data, err := raw.Move(imap.UIDSetNum(imap.UID(uid)), dest).Wait()
 		if err != nil {
@@ -196,7 +198,7 @@ func (m *Mailbox) Move(ctx context.Context, c provider.Credentials, folder strin
 func (m *Mailbox) Expunge(ctx context.Context, c provider.Credentials, folder string, uidValidity, uid uint32) error {
 	return m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
 		if !raw.Caps().Has(imap.CapUIDPlus) && !raw.Caps().Has(imap.CapIMAP4rev2) {
-			return errNoSafeExpunge("delete mail")
+			return errNoSafeExpunge(c, "delete mail")
 		}
 		set := imap.UIDSetNum(imap.UID(uid))
 		if err := raw.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {

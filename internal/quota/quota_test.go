@@ -11,20 +11,10 @@ import (
 	"github.com/orchard-mail/orchard/internal/quota"
 	"github.com/orchard-mail/orchard/internal/store"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
+	"github.com/orchard-mail/orchard/internal/store/storetest"
 )
 
-func openStore(t *testing.T, path string) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openStore(t *testing.T, path string) *sqlite.Store { return storetest.SQLite(t, path) }
 
 func grant(t *testing.T, st store.Store, email string) string {
 	t.Helper()

@@ -53,9 +53,11 @@ func (s *Service) Messages(ctx context.Context, appID, grantRef string, f Messag
 		return nil, nil, err
 	}
 	f.GrantID = g.ID
-	folders, err := s.store.ListFolders(ctx, g.ID)
-	if err != nil {
-		return nil, nil, err
+	var folders []store.Folder
+	if len(f.In) > 0 || f.Native != "" { // the plain listing needs no folder lookup
+		if folders, err = s.store.ListFolders(ctx, g.ID); err != nil {
+			return nil, nil, err
+		}
 	}
 	for _, ref := range f.In {
 		fo, ok := findFolder(folders, ref)
@@ -180,15 +182,21 @@ func (s *Service) Folders(ctx context.Context, appID, grantRef string) (*store.G
 // Folder returns one folder by id (or by name or role, for convenience)
 // and all the grant's folders (its parent and children are among them).
 func (s *Service) Folder(ctx context.Context, appID, grantRef, ref string) (*store.Folder, []store.Folder, error) {
-	_, fs, err := s.Folders(ctx, appID, grantRef)
+	_, f, fs, err := s.folderOf(ctx, appID, grantRef, ref)
+	return f, fs, err
+}
+
+// folderOf resolves the grant, the folder and all the grant's folders.
+func (s *Service) folderOf(ctx context.Context, appID, grantRef, ref string) (*store.Grant, *store.Folder, []store.Folder, error) {
+	g, fs, err := s.Folders(ctx, appID, grantRef)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	f, ok := findFolder(fs, ref)
 	if !ok {
-		return nil, nil, notFound("folder %s not found", ref)
+		return nil, nil, nil, notFound("folder %s not found", ref)
 	}
-	return &f, fs, nil
+	return g, &f, fs, nil
 }
 
 // Threads lists threads.
@@ -393,11 +401,8 @@ func (s *Service) DeleteMessage(ctx context.Context, appID, grantRef, id string)
 		op.batch.RemovedLocations = append(op.batch.RemovedLocations, store.LocationKey{FolderID: first.FolderID, UID: first.UID})
 		op.batch.DeleteOrphans = true
 	}
-	_, _, err = s.finishMailOp(ctx, op)
-	if errors.Is(err, store.ErrNotFound) || isNotFound(err) {
-		return nil // the last copy is gone: the message with it
-	}
-	return err
+	// Nothing to read back: the message may be gone with its last copy.
+	return s.store.ApplyMailBatch(ctx, op.batch)
 }
 
 // mailOp is a change to one message in progress: what the server holds
@@ -554,7 +559,7 @@ func (s *Service) CreateFolder(ctx context.Context, appID, grantRef string, in F
 // server and then in the store (children included); the id stays.
 // System folders (inbox, sent, trash...) cannot change.
 func (s *Service) UpdateFolder(ctx context.Context, appID, grantRef, id string, in FolderInput) (*store.Folder, []store.Folder, error) {
-	f, fs, err := s.Folder(ctx, appID, grantRef, id)
+	g, f, fs, err := s.folderOf(ctx, appID, grantRef, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -583,10 +588,6 @@ func (s *Service) UpdateFolder(ctx context.Context, appID, grantRef, id string, 
 	}
 	if _, exists := findFolderByName(fs, name); exists {
 		return nil, nil, conflict("folder %q already exists", name)
-	}
-	g, err := s.Grant(ctx, appID, grantRef)
-	if err != nil {
-		return nil, nil, err
 	}
 	creds, err := s.Credentials(g)
 	if err != nil {
@@ -622,16 +623,12 @@ func (s *Service) UpdateFolder(ctx context.Context, appID, grantRef, id string, 
 // DeleteFolder deletes a folder and its mail on the server, then in the
 // store. System folders cannot be deleted.
 func (s *Service) DeleteFolder(ctx context.Context, appID, grantRef, id string) error {
-	f, fs, err := s.Folder(ctx, appID, grantRef, id)
+	g, f, fs, err := s.folderOf(ctx, appID, grantRef, id)
 	if err != nil {
 		return err
 	}
 	if f.Role != "" {
 		return invalid("%q is a system folder (%s): it cannot be deleted", f.Name, f.Role)
-	}
-	g, err := s.Grant(ctx, appID, grantRef)
-	if err != nil {
-		return err
 	}
 	creds, err := s.Credentials(g)
 	if err != nil {

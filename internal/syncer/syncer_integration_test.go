@@ -19,6 +19,7 @@ import (
 	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/store"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
+	"github.com/orchard-mail/orchard/internal/store/storetest"
 	"github.com/orchard-mail/orchard/internal/syncer"
 	"github.com/orchard-mail/orchard/internal/testenv"
 )
@@ -41,14 +42,7 @@ func newRig(t *testing.T, batch int) *rig {
 	r := &rig{t: t, env: env, user: env.NewUser(t)}
 	r.imap = env.IMAP(t, r.user)
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "o.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.SQLite(t, filepath.Join(t.TempDir(), "o.db"))
 	r.st = st
 	app := &store.Application{ID: "app-" + r.user.Email, Name: "t"}
 	if err := st.CreateApplication(ctx, app); err != nil {
