@@ -91,8 +91,9 @@ var serviceErrors = map[service.Code]struct {
 
 // providerStatus: a refused login is the end user's to fix (401); a server
 // that is down or slow is nobody's fault and worth a retry (503, 504); a
-// TLS failure needs configuration (400); anything else the server did
-// wrong is a bad gateway (502).
+// TLS failure needs configuration (400); a request the server refused for
+// good (an SMTP 5xx: unknown recipient, policy) must change (400);
+// anything else the server did wrong is a bad gateway (502).
 func providerStatus(e *provider.Error) int {
 	switch e.Kind {
 	case provider.KindAuth:
@@ -101,7 +102,7 @@ func providerStatus(e *provider.Error) int {
 		return http.StatusServiceUnavailable
 	case provider.KindTimeout:
 		return http.StatusGatewayTimeout
-	case provider.KindTLS:
+	case provider.KindTLS, provider.KindRejected:
 		return http.StatusBadRequest
 	}
 	return http.StatusBadGateway
@@ -134,6 +135,8 @@ func providerDetail(e *provider.Error) api.ErrorDetail {
 		msg = fmt.Sprintf("the %s server %s did not answer in time; try again later", e.Service, e.Addr)
 	case provider.KindTLS:
 		msg = fmt.Sprintf("secure connection to the %s server %s failed (%s); if the server uses a private certificate authority, the Orchard operator must add it with ORCHARD_CA_FILE", e.Service, e.Addr, e.Text)
+	case provider.KindRejected:
+		msg = fmt.Sprintf("the %s server %s refused the request%s", e.Service, e.Addr, because(e.Text))
 	default:
 		msg = fmt.Sprintf("the %s server %s answered unexpectedly%s", e.Service, e.Addr, because(e.Text))
 	}

@@ -36,9 +36,13 @@ const (
 	// hostname mismatch) or the server does not offer STARTTLS. A
 	// configuration problem, permanent.
 	KindTLS
-	// KindProtocol: an unexpected reply, or a permanent SMTP 5xx other than an
-	// authentication failure. Permanent.
+	// KindProtocol: an unexpected reply. Permanent.
 	KindProtocol
+	// KindRejected: the server understood and refused this request for good
+	// (an SMTP 5xx other than an authentication failure: a recipient that
+	// does not exist, a message too large, a policy). Retrying the same
+	// request is pointless; a changed one may pass.
+	KindRejected
 )
 
 // String names the kind the way Error() prints it.
@@ -54,6 +58,8 @@ func (k ErrorKind) String() string {
 		return "TLS failure"
 	case KindProtocol:
 		return "protocol error"
+	case KindRejected:
+		return "rejected"
 	default:
 		return fmt.Sprintf("error kind %d", int(k))
 	}
@@ -108,7 +114,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // configuration is pointless.
 func (e *Error) Permanent() bool {
 	switch e.Kind {
-	case KindAuth, KindTLS, KindProtocol:
+	case KindAuth, KindTLS, KindProtocol, KindRejected:
 		return true
 	}
 	return false

@@ -42,7 +42,7 @@ func TestErrorString(t *testing.T) {
 func TestPermanent(t *testing.T) {
 	t.Parallel()
 	for kind, want := range map[provider.ErrorKind]bool{
-		provider.KindAuth: true, provider.KindTLS: true, provider.KindProtocol: true,
+		provider.KindAuth: true, provider.KindTLS: true, provider.KindProtocol: true, provider.KindRejected: true,
 		provider.KindUnavailable: false, provider.KindTimeout: false,
 	} {
 		if got := (&provider.Error{Kind: kind}).Permanent(); got != want {

@@ -219,7 +219,7 @@ func classify(ctx context.Context, addr, phase string, err error, cn *opconn.Con
 // (mechanism too weak / web login required), 530 (authentication required)
 // and the enhanced code 5.7.8 mean the credentials were refused; any 4xx is
 // transient (454 4.7.0 is a temporary authentication failure, 421 a closing
-// server); any other 5xx is permanent.
+// server); any other 5xx refuses the request for good.
 func replyKind(se *smtp.SMTPError) provider.ErrorKind {
 	switch {
 	case se.Code == 535 || se.Code == 534 || se.Code == 530:
@@ -228,6 +228,8 @@ func replyKind(se *smtp.SMTPError) provider.ErrorKind {
 		return provider.KindAuth
 	case se.Code/100 == 4:
 		return provider.KindUnavailable
+	case se.Code/100 == 5:
+		return provider.KindRejected
 	}
 	return provider.KindProtocol
 }
@@ -242,4 +244,47 @@ func replyText(se *smtp.SMTPError) string {
 		s += " " + strings.ReplaceAll(se.Message, "\n", " ")
 	}
 	return s
+}
+
+// Send submits one message: MAIL FROM, RCPT TO for each recipient, DATA.
+// Every recipient must be accepted, or nothing is sent (DATA never starts):
+// a message that reaches only some of its recipients is worse than a clear
+// error. Errors are *provider.Error; uncertain is true when the whole
+// message was transmitted but no reply came (the server may have accepted
+// it), so the caller must not report it as unsent.
+func (c *Client) Send(ctx context.Context, from string, rcpts []string, msg []byte) (uncertain bool, err error) {
+	err = c.run(ctx, func(ctx context.Context, raw *smtp.Client) error {
+		fail := func(phase string, err error) *provider.Error {
+			return classify(ctx, c.addr, phase, err, c.conn)
+		}
+		if err := raw.Mail(from, &smtp.MailOptions{Size: int64(len(msg))}); err != nil {
+			return fail("MAIL FROM", err)
+		}
+		for _, r := range rcpts {
+			if err := raw.Rcpt(r, nil); err != nil {
+				e := fail("RCPT TO", err)
+				if e.Kind == provider.KindRejected && !strings.Contains(e.Text, r) {
+					e.Text = "recipient " + r + ": " + e.Text
+				}
+				_ = raw.Reset() // leave the connection usable; the error says enough
+				return e
+			}
+		}
+		w, err := raw.Data()
+		if err != nil {
+			return fail("DATA", err)
+		}
+		if _, err := w.Write(msg); err != nil {
+			_ = w.Close()
+			return fail("DATA", err)
+		}
+		if err := w.Close(); err != nil {
+			e := fail("end of DATA", err)
+			var se *smtp.SMTPError
+			uncertain = !errors.As(err, &se) // no reply: it may have gone out
+			return e
+		}
+		return nil
+	})
+	return uncertain, err
 }

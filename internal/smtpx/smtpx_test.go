@@ -106,7 +106,7 @@ func TestAuth(t *testing.T) {
 		{"5.7.8 under another code", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Error: authentication failed"}, provider.KindAuth, ""},
 		{"454 temporary", &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}, provider.KindUnavailable, "454 4.7.0 Temporary authentication failure"},
 		{"421 closing", &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}, provider.KindUnavailable, ""},
-		{"550 policy", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Access denied"}, provider.KindProtocol, "550 5.7.1 Access denied"},
+		{"550 policy", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Access denied"}, provider.KindRejected, "550 5.7.1 Access denied"},
 		{"echo", &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad " + password + " " + secrets[1]}, provider.KindAuth, "535 5.7.8 bad [redacted] [redacted]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

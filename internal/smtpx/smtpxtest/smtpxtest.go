@@ -32,6 +32,21 @@ type Options struct {
 	// AuthHook, if set, runs before each AUTH attempt is answered (a test
 	// can block in it to simulate a stalled server).
 	AuthHook func()
+	// RcptReply, if set, answers RCPT TO for the address (nil: accept).
+	RcptReply func(to string) *smtp.SMTPError
+	// DataReply, if set, answers the end of DATA instead of accepting the
+	// message (nil: accept).
+	DataReply func() *smtp.SMTPError
+	// DataHook, if set, runs after the message was read and before the
+	// end of DATA is answered (a test can block in it).
+	DataHook func()
+}
+
+// Mail is one message the server accepted.
+type Mail struct {
+	From string
+	To   []string
+	Data []byte
 }
 
 // Server is a running test server.
@@ -42,6 +57,14 @@ type Server struct {
 	auths []string // usernames of AUTH attempts, in order
 	mechs []string // mechanism of each attempt
 	helos []string // EHLO name in effect at each attempt
+	mails []Mail
+}
+
+// Mails returns the messages accepted so far.
+func (s *Server) Mails() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Mail(nil), s.mails...)
 }
 
 // Start runs a server until the test ends.
@@ -94,6 +117,7 @@ type session struct {
 	srv  *Server
 	opts *Options
 	conn *smtp.Conn
+	mail Mail
 }
 
 func (s *session) AuthMechanisms() []string {
@@ -158,11 +182,40 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, false, errors.New("unexpected response")
 }
 
-func (s *session) Mail(from string, opts *smtp.MailOptions) error { return nil }
-func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error   { return nil }
-func (s *session) Data(r io.Reader) error {
-	_, err := io.Copy(io.Discard, r)
-	return err
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.mail = Mail{From: from}
+	return nil
 }
-func (s *session) Reset()        {}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if s.opts.RcptReply != nil {
+		if e := s.opts.RcptReply(to); e != nil {
+			return e
+		}
+	}
+	s.mail.To = append(s.mail.To, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if s.opts.DataHook != nil {
+		s.opts.DataHook()
+	}
+	if s.opts.DataReply != nil {
+		if e := s.opts.DataReply(); e != nil {
+			return e
+		}
+	}
+	s.mail.Data = data
+	s.srv.mu.Lock()
+	s.srv.mails = append(s.srv.mails, s.mail)
+	s.srv.mu.Unlock()
+	return nil
+}
+
+func (s *session) Reset()        { s.mail = Mail{} }
 func (s *session) Logout() error { return nil }
