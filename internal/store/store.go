@@ -48,6 +48,7 @@ type Store interface {
 
 	MailStore
 	SendLog
+	IdempotencyStore
 
 	// Applications.
 	CreateApplication(ctx context.Context, app *Application) error
