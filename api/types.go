@@ -208,3 +208,46 @@ type FolderSync struct {
 	Messages        int    `json:"messages"`
 	LastSyncAt      int64  `json:"last_sync_at,omitempty"`
 }
+
+// OutgoingMessage is the body of messages/send and of drafts create and
+// update (JSON, or the "message"/"draft" part of a multipart form). Nil
+// fields were absent: a draft update keeps what the draft had.
+type OutgoingMessage struct {
+	To               *[]Participant        `json:"to"`
+	Cc               *[]Participant        `json:"cc"`
+	Bcc              *[]Participant        `json:"bcc"`
+	ReplyTo          *[]Participant        `json:"reply_to"`
+	From             *[]Participant        `json:"from"`
+	Subject          *string               `json:"subject"`
+	Body             *string               `json:"body"`
+	IsPlaintext      *bool                 `json:"is_plaintext"`
+	ReplyToMessageID *string               `json:"reply_to_message_id"`
+	Attachments      *[]OutgoingAttachment `json:"attachments"`
+	CustomHeaders    *[]Header             `json:"custom_headers"`
+	Starred          *bool                 `json:"starred"`
+	Unread           *bool                 `json:"unread"`
+	SendAt           *int64                `json:"send_at"`
+	UseDraft         *bool                 `json:"use_draft"`
+	TrackingOptions  json.RawMessage       `json:"tracking_options"`
+	Metadata         json.RawMessage       `json:"metadata"`
+}
+
+// OutgoingAttachment is an attachment of an OutgoingMessage; Content is
+// base64 (standard alphabet) in JSON bodies.
+type OutgoingAttachment struct {
+	Filename           string  `json:"filename"`
+	ContentType        string  `json:"content_type"`
+	Content            *string `json:"content"`
+	ContentID          string  `json:"content_id"`
+	ContentDisposition string  `json:"content_disposition"`
+	IsInline           bool    `json:"is_inline"`
+	Size               int64   `json:"size"`
+}
+
+// SendResponse is the answer of messages/send, which carries grant_id
+// beside data.
+type SendResponse struct {
+	RequestID string  `json:"request_id"`
+	GrantID   string  `json:"grant_id"`
+	Data      Message `json:"data"`
+}

@@ -66,6 +66,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	svc = service.New(service.Deps{
 		Store: st, Box: box, Logger: log, ProviderTimeout: cfg.ProviderTimeout,
 		Mailbox: &mailbox.Mailbox{Dialer: imapDialer}, Syncer: sup,
+		Sender: smtpDialer, SendLimits: cfg.SendLimits,
+		SentCopyWait: map[string]time.Duration{"icloud": cfg.ICloudSentCopyWait},
 		ICloudIMAPAddr: cfg.ICloudIMAPAddr, ICloudSMTPAddr: cfg.ICloudSMTPAddr,
 		ICloud: &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},
 		IMAP:   &imap.Verifier{IMAP: imapDialer, SMTP: smtpDialer},
@@ -80,7 +82,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes}),
+		Handler:           httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, MaxSendBodyBytes: cfg.MaxSendBytes}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orchard-mail/orchard/internal/quota"
 )
 
 // Config is the whole runtime configuration. Zero values are never used:
@@ -38,6 +40,15 @@ type Config struct {
 	ProviderTimeout time.Duration
 	// MaxBodyBytes is the largest request body accepted by JSON endpoints.
 	MaxBodyBytes int64
+	// MaxSendBytes is the largest body of a send or draft request, which
+	// carries attachments.
+	MaxSendBytes int64
+	// SendLimits are the sending limits per provider: quota's defaults
+	// with ORCHARD_SEND_LIMITS applied.
+	SendLimits map[string]quota.Limits
+	// ICloudSentCopyWait is how long a send through iCloud waits for
+	// Apple to file its own copy in Sent before Orchard appends one.
+	ICloudSentCopyWait time.Duration
 }
 
 // Variable names, in the order the README documents them.
@@ -56,6 +67,9 @@ const (
 	EnvSyncPoll        = "ORCHARD_SYNC_POLL_INTERVAL"
 	EnvProviderTimeout = "ORCHARD_PROVIDER_TIMEOUT"
 	EnvMaxBodyBytes    = "ORCHARD_MAX_BODY_BYTES"
+	EnvMaxSendBytes    = "ORCHARD_MAX_SEND_BYTES"
+	EnvSendLimits      = "ORCHARD_SEND_LIMITS"
+	EnvICloudSentWait  = "ORCHARD_ICLOUD_SENT_COPY_WAIT"
 )
 
 // Load builds a Config from getenv (os.Getenv in production, a map in
@@ -128,11 +142,51 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ProviderTimeout = parseDuration(get(EnvProviderTimeout, "30s"), EnvProviderTimeout, bad)
 	c.SyncPollInterval = parseDuration(get(EnvSyncPoll, "60s"), EnvSyncPoll, bad)
 	c.MaxBodyBytes = int64(parseInt(get(EnvMaxBodyBytes, strconv.Itoa(1<<20)), 1024, 1<<30, EnvMaxBodyBytes, bad))
+	c.MaxSendBytes = int64(parseInt(get(EnvMaxSendBytes, strconv.Itoa(36<<20)), 1024, 1<<30, EnvMaxSendBytes, bad))
+	c.SendLimits = parseSendLimits(get(EnvSendLimits, ""), bad)
+	// 0 is allowed: append at once when the copy is not there.
+	if v := get(EnvICloudSentWait, "2s"); v != "0" && v != "0s" {
+		c.ICloudSentCopyWait = parseDuration(v, EnvICloudSentWait, bad)
+	}
 
 	if len(problems) > 0 {
 		return c, errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}
 	return c, nil
+}
+
+// parseSendLimits applies ORCHARD_SEND_LIMITS to quota's defaults:
+// comma-separated provider=messages_per_day/recipients_per_day/
+// recipients_per_message/max_message_bytes, 0 meaning no limit, e.g.
+// "imap=500/500/100/10485760".
+func parseSendLimits(v string, bad func(name, format string, args ...any)) map[string]quota.Limits {
+	limits := quota.DefaultLimits()
+	if v == "" {
+		return limits
+	}
+	for _, entry := range strings.Split(v, ",") {
+		name, spec, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		parts := strings.Split(spec, "/")
+		if !ok || name == "" || len(parts) != 4 {
+			bad(EnvSendLimits, "%q is not provider=messages/recipients/recipients_per_message/max_bytes", entry)
+			continue
+		}
+		var n [4]int64
+		valid := true
+		for i, p := range parts {
+			x, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+			if err != nil || x < 0 {
+				bad(EnvSendLimits, "%q: %q is not a number >= 0", entry, p)
+				valid = false
+				break
+			}
+			n[i] = x
+		}
+		if valid {
+			limits[name] = quota.Limits{MessagesPerDay: int(n[0]), RecipientsPerDay: int(n[1]), RecipientsPerMessage: int(n[2]), MaxMessageBytes: n[3]}
+		}
+	}
+	return limits
 }
 
 // SplitDatabaseURL tells the dialect of a database URL and what its driver

@@ -24,6 +24,11 @@ func decodeJSON(r *http.Request, dst any) error {
 		}
 		return badRequest("could not read the request body")
 	}
+	return decodeJSONBytes(body, dst)
+}
+
+// decodeJSONBytes is decodeJSON of a body already read.
+func decodeJSONBytes(body []byte, dst any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return errorf(http.StatusBadRequest, api.ErrInvalidPayload, "request body is empty: send a JSON object")

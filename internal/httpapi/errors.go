@@ -11,6 +11,7 @@ import (
 	"github.com/orchard-mail/orchard/api"
 	"github.com/orchard-mail/orchard/internal/mailbox"
 	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/quota"
 	"github.com/orchard-mail/orchard/internal/service"
 )
 
@@ -41,15 +42,22 @@ func tooLarge(limit int64) *httpError {
 // Unknown errors are logged and answered with a generic 500 that names the
 // request id, never with their text (it may hold internal details).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, body, retryAfter := renderError(r, log, err)
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	writeJSON(w, status, body)
+}
+
+// renderError is writeError without the writing: the status, the
+// envelope and the Retry-After seconds (0: none).
+func renderError(r *http.Request, log *slog.Logger, err error) (int, api.ErrorResponse, int) {
 	status, detail, retryAfter := classify(err)
 	if status >= 500 && detail.Type == api.ErrInternal {
 		log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r.Context()), "error", err)
 		detail.Message = "internal error (request id " + requestID(r.Context()) + ")"
 	}
-	if retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-	}
-	writeJSON(w, status, api.ErrorResponse{RequestID: requestID(r.Context()), Error: detail})
+	return status, api.ErrorResponse{RequestID: requestID(r.Context()), Error: detail}, retryAfter
 }
 
 func classify(err error) (int, api.ErrorDetail, int) {
@@ -58,7 +66,14 @@ func classify(err error) (int, api.ErrorDetail, int) {
 	var pe *provider.Error
 	var mbe *http.MaxBytesError
 	var search *mailbox.SearchError
+	var qe *quota.Error
+	var uncertain *service.UncertainSendError
 	switch {
+	case errors.As(err, &qe):
+		return quotaStatus[qe.Kind], api.ErrorDetail{Type: quotaType(qe.Kind), Message: qe.Message}, int(qe.RetryAfter.Seconds())
+	case errors.As(err, &uncertain):
+		// No Retry-After: retrying blindly may send the message twice.
+		return http.StatusGatewayTimeout, api.ErrorDetail{Type: api.ErrProvider, Message: uncertain.Error()}, 0
 	case errors.As(err, &search):
 		return http.StatusBadRequest, api.ErrorDetail{Type: api.ErrInvalidRequest, Message: search.Error()}, 0
 	case errors.As(err, &he):
@@ -76,6 +91,25 @@ func classify(err error) (int, api.ErrorDetail, int) {
 		return http.StatusGatewayTimeout, api.ErrorDetail{Type: api.ErrProvider, Message: "the operation timed out"}, 5
 	}
 	return http.StatusInternalServerError, api.ErrorDetail{Type: api.ErrInternal}, 0
+}
+
+// quotaStatus: a message over a per-message limit must change (400 for
+// recipients, 413 for size); the daily limits pass with time (429).
+var quotaStatus = map[quota.Kind]int{
+	quota.TooManyRecipients: http.StatusBadRequest,
+	quota.TooLarge:          http.StatusRequestEntityTooLarge,
+	quota.DailyMessages:     http.StatusTooManyRequests,
+	quota.DailyRecipients:   http.StatusTooManyRequests,
+}
+
+func quotaType(k quota.Kind) string {
+	switch k {
+	case quota.TooLarge:
+		return api.ErrTooLarge
+	case quota.DailyMessages, quota.DailyRecipients:
+		return api.ErrRateLimit
+	}
+	return api.ErrInvalidRequest
 }
 
 // serviceErrors maps each use-case error code to its status and type.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,12 +21,53 @@ import (
 // fakeMailbox serves sections from memory ("uid/section" → bytes); the
 // real IMAP path is covered by the SDK tests.
 type fakeMailbox struct {
+	mu       sync.Mutex
 	sections map[string]string
 	calls    []string
+	nextUID  uint32
+}
+
+// Append keeps the message as section "<uid>/" of a new UID (from 1000),
+// in a folder of UIDVALIDITY 7 like the seeded ones.
+func (f *fakeMailbox) Append(_ context.Context, _ provider.Credentials, folder string, flags []imap.Flag, _ time.Time, msg []byte) (uint32, uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nextUID == 0 {
+		f.nextUID = 1000
+	}
+	f.nextUID++
+	f.sections[fmt.Sprintf("%d/", f.nextUID)] = string(msg)
+	f.calls = append(f.calls, fmt.Sprintf("append %s/%d %v", folder, f.nextUID, flags))
+	return f.nextUID, 7, nil
+}
+
+func (f *fakeMailbox) Replace(ctx context.Context, c provider.Credentials, folder string, _, oldUID uint32, flags []imap.Flag, date time.Time, msg []byte) (uint32, uint32, error) {
+	uid, v, err := f.Append(ctx, c, folder, flags, date, msg)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.sections, fmt.Sprintf("%d/", oldUID))
+	f.calls = append(f.calls, fmt.Sprintf("expunge %s/%d", folder, oldUID))
+	return uid, v, err
+}
+
+func (f *fakeMailbox) FindByMessageID(_ context.Context, _ provider.Credentials, folder, messageID string) ([]uint32, uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "find "+folder)
+	return nil, 7, nil
+}
+
+// call returns the calls made so far.
+func (f *fakeMailbox) callList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
 }
 
 func (f *fakeMailbox) FetchSection(_ context.Context, _ provider.Credentials, _ string, _, uid uint32, section string, fn func(io.Reader) error) error {
+	f.mu.Lock()
 	body, ok := f.sections[fmt.Sprintf("%d/%s", uid, section)]
+	f.mu.Unlock()
 	if !ok {
 		return &provider.Error{Kind: provider.KindUnavailable, Service: "imap", Text: "gone"}
 	}
@@ -33,31 +75,43 @@ func (f *fakeMailbox) FetchSection(_ context.Context, _ provider.Credentials, _ 
 }
 
 func (f *fakeMailbox) SetFlags(_ context.Context, _ provider.Credentials, _ string, _, uid uint32, add, remove []imap.Flag) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, fmt.Sprintf("%d +%v -%v", uid, add, remove))
 	return nil
 }
 
 func (f *fakeMailbox) Move(_ context.Context, _ provider.Credentials, folder string, _, uid uint32, dest string) (uint32, uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, fmt.Sprintf("move %s/%d → %s", folder, uid, dest))
 	return 100 + uid, 7, nil
 }
 
 func (f *fakeMailbox) Expunge(_ context.Context, _ provider.Credentials, folder string, _, uid uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, fmt.Sprintf("expunge %s/%d", folder, uid))
 	return nil
 }
 
 func (f *fakeMailbox) CreateFolder(_ context.Context, _ provider.Credentials, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "create "+name)
 	return nil
 }
 
 func (f *fakeMailbox) RenameFolder(_ context.Context, _ provider.Credentials, from, to string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "rename "+from+" → "+to)
 	return nil
 }
 
 func (f *fakeMailbox) DeleteFolder(_ context.Context, _ provider.Credentials, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "delete "+name)
 	return nil
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -17,6 +18,13 @@ import (
 const maxRawMIME = 32 << 20
 
 func (s *server) listMessages(w http.ResponseWriter, r *http.Request) error {
+	return s.listMail(w, r, "message", s.svc.Messages)
+}
+
+// listMail serves message and draft listings, which take the same
+// filters.
+func (s *server) listMail(w http.ResponseWriter, r *http.Request, object string,
+	list func(ctx context.Context, appID, grantRef string, f service.MessageFilter) (*store.Grant, []store.Message, error)) error {
 	p, err := parseCursorPage(r, 50)
 	if err != nil {
 		return err
@@ -49,7 +57,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, msgs, err := s.svc.Messages(r.Context(), appID(r), r.PathValue("grant"), f)
+	g, msgs, err := list(r.Context(), appID(r), r.PathValue("grant"), f)
 	if err != nil {
 		return err
 	}
@@ -61,6 +69,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
+			raw.Object = object
 			out = append(out, raw)
 		}
 		return writeCursorPage(w, r, selectFields(r, out...), next)
@@ -68,6 +77,7 @@ func (s *server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	out := make([]api.Message, len(msgs))
 	for i := range msgs {
 		out[i] = service.MessageWire(&msgs[i], fields.headers())
+		out[i].Object = object
 	}
 	return writeCursorPage(w, r, selectFields(r, out...), next)
 }

@@ -123,13 +123,27 @@ func (s *server) withRecovery(next http.Handler) http.Handler {
 
 func (s *server) withBodyLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.maxBody {
-			writeError(w, r, s.log, tooLarge(s.maxBody))
+		limit := s.bodyLimit(r)
+		if r.ContentLength > limit {
+			writeError(w, r, s.log, tooLarge(limit))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyLimit: requests that carry a message (send, draft create and
+// update) may hold attachments and get the larger send limit.
+func (s *server) bodyLimit(r *http.Request) int64 {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		return s.maxBody
+	}
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/v3/grants/") && (strings.HasSuffix(p, "/messages/send") || strings.Contains(p, "/drafts")) {
+		return max(s.maxSendBody, s.maxBody)
+	}
+	return s.maxBody
 }
 
 // app wraps a handler that needs an application: it authenticates the

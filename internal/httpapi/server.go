@@ -16,6 +16,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// MaxBodyBytes caps request bodies; larger ones get 413.
 	MaxBodyBytes int64
+	// MaxSendBodyBytes caps the bodies of send and draft requests, which
+	// carry attachments (default 36 MiB: 25 MB of files as base64 JSON).
+	MaxSendBodyBytes int64
 }
 
 // server is the handler's state. It is read-only after New.
@@ -23,17 +26,22 @@ type server struct {
 	svc     *service.Service
 	log     *slog.Logger
 	maxBody int64
-	mux     *http.ServeMux
+	// maxSendBody is the limit of requests carrying a message.
+	maxSendBody int64
+	mux         *http.ServeMux
 }
 
 // New returns the API handler with its middleware applied.
 func New(o Options) http.Handler {
-	s := &server{svc: o.Service, log: o.Logger, maxBody: o.MaxBodyBytes, mux: http.NewServeMux()}
+	s := &server{svc: o.Service, log: o.Logger, maxBody: o.MaxBodyBytes, maxSendBody: o.MaxSendBodyBytes, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
+	}
+	if s.maxSendBody <= 0 {
+		s.maxSendBody = 36 << 20
 	}
 	s.routes()
 	return s.withRequestID(s.withAccessLog(s.withRecovery(s.withBodyLimit(s.mux))))
@@ -73,6 +81,13 @@ func (s *server) routes() {
 	m.Handle("GET /v3/grants/{grant}/messages/{id}", s.app(s.getMessage))
 	m.Handle("PUT /v3/grants/{grant}/messages/{id}", s.app(s.updateMessage))
 	m.Handle("DELETE /v3/grants/{grant}/messages/{id}", s.app(s.deleteMessage))
+	m.Handle("POST /v3/grants/{grant}/messages/send", s.app(s.sendMessage))
+	m.Handle("GET /v3/grants/{grant}/drafts", s.app(s.listDrafts))
+	m.Handle("POST /v3/grants/{grant}/drafts", s.app(s.createDraft))
+	m.Handle("GET /v3/grants/{grant}/drafts/{id}", s.app(s.getDraft))
+	m.Handle("PUT /v3/grants/{grant}/drafts/{id}", s.app(s.updateDraft))
+	m.Handle("DELETE /v3/grants/{grant}/drafts/{id}", s.app(s.deleteDraft))
+	m.Handle("POST /v3/grants/{grant}/drafts/{id}", s.app(s.sendDraft))
 	m.Handle("GET /v3/grants/{grant}/threads", s.app(s.listThreads))
 	m.Handle("GET /v3/grants/{grant}/threads/{id}", s.app(s.getThread))
 	m.Handle("PUT /v3/grants/{grant}/threads/{id}", s.app(s.updateThread))

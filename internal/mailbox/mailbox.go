@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -221,4 +222,76 @@ func (m *Mailbox) RenameFolder(ctx context.Context, c provider.Credentials, from
 // DeleteFolder deletes a mailbox and the messages in it.
 func (m *Mailbox) DeleteFolder(ctx context.Context, c provider.Credentials, name string) error {
 	return m.session(ctx, c, "", 0, func(raw *imapclient.Client) error { return raw.Delete(name).Wait() })
+}
+
+// Append stores msg in folder with flags and the given INTERNALDATE (zero:
+// the server's clock) and returns its UID (0 when the server lacks
+// UIDPLUS and does not say) and the folder's UIDVALIDITY.
+func (m *Mailbox) Append(ctx context.Context, c provider.Credentials, folder string, flags []imap.Flag, date time.Time, msg []byte) (uid, validity uint32, err error) {
+	err = m.session(ctx, c, "", 0, func(raw *imapclient.Client) error {
+		uid, validity, err = appendMessage(raw, folder, flags, date, msg)
+		return err
+	})
+	return uid, validity, err
+}
+
+// Replace appends msg to folder, then removes the copy at oldUID: how a
+// draft gets its new version. The old copy goes only once the new one is
+// stored, and only by UID EXPUNGE, so on a server without UIDPLUS nothing
+// is appended at all.
+func (m *Mailbox) Replace(ctx context.Context, c provider.Credentials, folder string, uidValidity, oldUID uint32, flags []imap.Flag, date time.Time, msg []byte) (uid, validity uint32, err error) {
+	err = m.session(ctx, c, folder, uidValidity, func(raw *imapclient.Client) error {
+		if !raw.Caps().Has(imap.CapUIDPlus) && !raw.Caps().Has(imap.CapIMAP4rev2) {
+			return errNoSafeExpunge(c, "replace drafts")
+		}
+		if uid, validity, err = appendMessage(raw, folder, flags, date, msg); err != nil {
+			return err
+		}
+		set := imap.UIDSetNum(imap.UID(oldUID))
+		if err := raw.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+		return raw.UIDExpunge(set).Close()
+	})
+	return uid, validity, err
+}
+
+func appendMessage(raw *imapclient.Client, folder string, flags []imap.Flag, date time.Time, msg []byte) (uid, validity uint32, err error) {
+	cmd := raw.Append(folder, int64(len(msg)), &imap.AppendOptions{Flags: flags, Time: date})
+	if _, err := cmd.Write(msg); err != nil {
+		_ = cmd.Close()
+		return 0, 0, err
+	}
+	if err := cmd.Close(); err != nil {
+		return 0, 0, err
+	}
+	data, err := cmd.Wait()
+	if err != nil {
+		return 0, 0, err
+	}
+	return uint32(data.UID), data.UIDValidity, nil
+}
+
+// FindByMessageID returns the UIDs of the messages in folder whose
+// Message-ID header is messageID (without angle brackets), and the
+// folder's UIDVALIDITY.
+func (m *Mailbox) FindByMessageID(ctx context.Context, c provider.Credentials, folder, messageID string) (uids []uint32, validity uint32, err error) {
+	err = m.session(ctx, c, "", 0, func(raw *imapclient.Client) error {
+		sel, err := raw.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			return err
+		}
+		validity = sel.UIDValidity
+		data, err := raw.UIDSearch(&imap.SearchCriteria{
+			Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}},
+		}, nil).Wait()
+		if err != nil {
+			return err
+		}
+		for _, u := range data.AllUIDs() {
+			uids = append(uids, uint32(u))
+		}
+		return nil
+	})
+	return uids, validity, err
 }

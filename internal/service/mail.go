@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -33,6 +34,14 @@ type Mailbox interface {
 	CreateFolder(ctx context.Context, c provider.Credentials, name string) error
 	RenameFolder(ctx context.Context, c provider.Credentials, from, to string) error
 	DeleteFolder(ctx context.Context, c provider.Credentials, name string) error
+	// Append stores a message in folder and returns its UID (0: unknown)
+	// and the folder's UIDVALIDITY.
+	Append(ctx context.Context, c provider.Credentials, folder string, flags []imap.Flag, date time.Time, msg []byte) (uint32, uint32, error)
+	// Replace appends msg to folder and then removes the copy at oldUID.
+	Replace(ctx context.Context, c provider.Credentials, folder string, uidValidity, oldUID uint32, flags []imap.Flag, date time.Time, msg []byte) (uint32, uint32, error)
+	// FindByMessageID returns the UIDs of the messages in folder with this
+	// Message-ID and the folder's UIDVALIDITY.
+	FindByMessageID(ctx context.Context, c provider.Credentials, folder, messageID string) ([]uint32, uint32, error)
 }
 
 // MessageFilter is a parsed messages list request.

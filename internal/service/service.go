@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/quota"
 	"github.com/orchard-mail/orchard/internal/secret"
 	"github.com/orchard-mail/orchard/internal/store"
 	"github.com/orchard-mail/orchard/internal/syncer"
@@ -40,6 +41,17 @@ type Deps struct {
 	// Syncer is told when grants change, and reports sync progress; nil
 	// for commands that run no sync.
 	Syncer Syncer
+	// Sender submits mail over SMTP.
+	Sender Sender
+	// SendLimits are the sending limits per provider (nil:
+	// quota.DefaultLimits).
+	SendLimits map[string]quota.Limits
+	// SentCopyWait is how long, per provider, a send waits for the
+	// provider to file its own copy in Sent before Orchard appends one.
+	SentCopyWait map[string]time.Duration
+	// SendTimeout bounds one SMTP submission (default 2 minutes: a 20 MB
+	// message over a slow link).
+	SendTimeout time.Duration
 	// ICloudIMAPAddr and ICloudSMTPAddr are where iCloud grants connect.
 	ICloudIMAPAddr, ICloudSMTPAddr string
 	// ProviderTimeout bounds one credential check.
@@ -57,7 +69,12 @@ type Service struct {
 	imap    IMAPVerifier
 	mailbox Mailbox
 	syncer  Syncer
+	sender  Sender
+	quota   *quota.Quota
 	timeout time.Duration
+
+	sendTimeout  time.Duration
+	sentCopyWait map[string]time.Duration
 	log     *slog.Logger
 
 	icloudIMAPAddr, icloudSMTPAddr string
@@ -67,10 +84,15 @@ type Service struct {
 // New returns a Service.
 func New(d Deps) *Service {
 	s := &Service{store: d.Store, box: d.Box, icloud: d.ICloud, imap: d.IMAP, mailbox: d.Mailbox, syncer: d.Syncer,
-		timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
+		sender: d.Sender, timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
+		sendTimeout: d.SendTimeout, sentCopyWait: d.SentCopyWait,
 		icloudIMAPAddr: d.ICloudIMAPAddr, icloudSMTPAddr: d.ICloudSMTPAddr}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.quota = quota.New(d.Store, d.SendLimits, s.now)
+	if s.sendTimeout <= 0 {
+		s.sendTimeout = 2 * time.Minute
 	}
 	if s.timeout <= 0 {
 		s.timeout = 30 * time.Second
@@ -94,6 +116,9 @@ func (s *Service) grantChanged(id string) {
 		s.syncer.GrantChanged(id)
 	}
 }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now() }
 
 // Ping tells whether the store answers (readiness).
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }

@@ -288,3 +288,18 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, msg []by
 	})
 	return uncertain, err
 }
+
+// Submit sends one message with the account's SMTP credentials on a
+// connection of its own: dial, STARTTLS, AUTH, Send, QUIT. See Send for
+// uncertain.
+func (d *Dialer) Submit(ctx context.Context, c provider.Credentials, from string, rcpts []string, msg []byte) (uncertain bool, err error) {
+	cl, err := d.Dial(ctx, c.SMTPAddr)
+	if err != nil {
+		return false, err
+	}
+	defer cl.Close()
+	if err := cl.Auth(ctx, c.SMTPUsername, c.SMTPPassword); err != nil {
+		return false, err
+	}
+	return cl.Send(ctx, from, rcpts, msg)
+}

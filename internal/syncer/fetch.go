@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
@@ -81,13 +82,18 @@ func (s *syncSession) store(ctx context.Context, f *store.Folder, msgs []fetched
 	if o.WindowDays > 0 {
 		since = o.Now().AddDate(0, 0, -o.WindowDays)
 	}
-	grantID := s.w.grant.ID
+	return storeFetched(ctx, o.Store, s.w.grant.ID, since, f, msgs, notify, prepare)
+}
+
+// storeFetched is store without a session: messages received before since
+// (zero: none) are left out.
+func storeFetched(ctx context.Context, st Store, grantID string, since time.Time, f *store.Folder, msgs []fetched, notify bool, prepare func(*store.MailBatch)) (int, error) {
 	b := &store.MailBatch{GrantID: grantID}
 	keys := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		keys = append(keys, mimeconv.IdentityKey(m.parsed))
 	}
-	existing, err := o.Store.GetMessagesByIdentity(ctx, grantID, keys)
+	existing, err := st.GetMessagesByIdentity(ctx, grantID, keys)
 	if err != nil {
 		return 0, err
 	}
@@ -98,7 +104,7 @@ func (s *syncSession) store(ctx context.Context, f *store.Folder, msgs []fetched
 
 	created := 0
 	inBatch := map[string]bool{}
-	threads := newThreader(o.Store, grantID)
+	threads := newThreader(st, grantID)
 	for _, m := range msgs {
 		// SEARCH SINCE has day granularity; the window is exact.
 		if !since.IsZero() && m.received.Before(since) {
@@ -127,7 +133,25 @@ func (s *syncSession) store(ctx context.Context, f *store.Folder, msgs []fetched
 	if prepare != nil {
 		prepare(b)
 	}
-	return created, o.Store.ApplyMailBatch(ctx, b)
+	return created, st.ApplyMailBatch(ctx, b)
+}
+
+// WriteThrough records a message that Orchard itself has just put into
+// folder f at uid (a draft, a copy of sent mail) the way the sync will
+// find it — same id, same thread, a "created" or "updated" change — so
+// that the next read agrees with the mailbox without waiting for a sync
+// pass. prepare may add to the batch (the draft's old copy to remove). It
+// returns the message id.
+func WriteThrough(ctx context.Context, st Store, grantID string, f *store.Folder, uid uint32, flags []string, received time.Time, msg []byte, prepare func(*store.MailBatch)) (string, error) {
+	p, err := mimeconv.Parse(bytes.NewReader(msg), mimeconv.Limits{})
+	if err != nil {
+		return "", fmt.Errorf("read message: %w", err)
+	}
+	m := fetched{uid: uid, flags: flags, received: received, size: int64(len(msg)), parsed: p}
+	if _, err := storeFetched(ctx, st, grantID, time.Time{}, f, []fetched{m}, true, prepare); err != nil {
+		return "", err
+	}
+	return toStoreMessage(grantID, f, m).ID, nil
 }
 
 // readFetched reads one FETCH response, parsing the body as it streams.
@@ -183,6 +207,23 @@ func toStoreMessage(grantID string, f *store.Folder, m fetched) store.Message {
 		Date: date.UTC(), SentAt: p.Date, Snippet: p.Snippet, Body: p.Body, Attachments: atts,
 		Headers: p.Header, Size: m.size,
 	}
+}
+
+// MessageIDFor is the id a grant's message with this Message-ID header
+// (without angle brackets) has, or will have once synced.
+func MessageIDFor(grantID, messageIDHeader string) string {
+	return derivedID(grantID, "message", mimeconv.IdentityKey(&mimeconv.Message{MessageID: messageIDHeader}))
+}
+
+// MessageFromMIME is the message as the sync would store it, for a
+// message that is not stored (received is its INTERNALDATE).
+func MessageFromMIME(grantID string, msg []byte, received time.Time) (*store.Message, error) {
+	p, err := mimeconv.Parse(bytes.NewReader(msg), mimeconv.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("read message: %w", err)
+	}
+	m := toStoreMessage(grantID, nil, fetched{received: received, size: int64(len(msg)), parsed: p})
+	return &m, nil
 }
 
 // derivedID makes a stable, opaque id from a parent id and a key: 26

@@ -16,9 +16,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// NewUser adds a mailbox user of the test's own to Dovecot (IMAP only: it
-// is not in Postfix's or Radicale's user lists) and removes it, with its
-// mail, when the test ends. Tests that watch a whole mailbox use one so
+// NewUser adds a mailbox user of the test's own to Dovecot and removes it,
+// with its mail, when the test ends. Postfix delivers to it (up.sh accepts
+// the t<12 hex>@example.test shape) and it can log in to submit; it is not
+// in Radicale's user list. Tests that watch a whole mailbox use one so
 // that nothing else changes it.
 func (e *Env) NewUser(t testing.TB) User {
 	t.Helper()
