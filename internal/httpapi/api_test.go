@@ -15,6 +15,7 @@ import (
 
 	"github.com/orchard-mail/orchard/internal/httpapi"
 	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/quota"
 	"github.com/orchard-mail/orchard/internal/secret"
 	"github.com/orchard-mail/orchard/internal/service"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
@@ -55,6 +56,7 @@ type harness struct {
 	logs   *bytes.Buffer
 	st     *sqlite.Store
 	mbox   *fakeMailbox
+	sender *fakeSender
 }
 
 func newHarness(t *testing.T) *harness {
@@ -62,9 +64,10 @@ func newHarness(t *testing.T) *harness {
 	ctx := context.Background()
 	st := storetest.SQLite(t, filepath.Join(t.TempDir(), "o.db"))
 	box, _ := secret.New(bytes.Repeat([]byte{1}, 32))
-	h := &harness{t: t, icloud: &fakeICloud{}, logs: &bytes.Buffer{}, st: st, mbox: &fakeMailbox{sections: map[string]string{}}}
+	h := &harness{t: t, icloud: &fakeICloud{}, logs: &bytes.Buffer{}, st: st, mbox: &fakeMailbox{sections: map[string]string{}}, sender: &fakeSender{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, nil))
-	svc := service.New(service.Deps{Store: st, Box: box, ICloud: h.icloud, IMAP: fakeIMAP{}, Mailbox: h.mbox, Logger: log})
+	svc := service.New(service.Deps{Store: st, Box: box, ICloud: h.icloud, IMAP: fakeIMAP{}, Mailbox: h.mbox, Sender: h.sender, Logger: log,
+		SendLimits: map[string]quota.Limits{"icloud": {MessagesPerDay: 3, RecipientsPerMessage: 2, MaxMessageBytes: 64 << 10}}})
 	_, keyA, err := svc.CreateApplication(ctx, "A")
 	h.keyA = keyA
 	if err != nil {
