@@ -67,7 +67,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Store: st, Box: box, Logger: log, ProviderTimeout: cfg.ProviderTimeout,
 		Mailbox: &mailbox.Mailbox{Dialer: imapDialer}, Syncer: sup,
 		Sender: smtpDialer, SendLimits: cfg.SendLimits,
-		SentCopyWait: map[string]time.Duration{"icloud": cfg.ICloudSentCopyWait},
+		SentCopyWait:   map[string]time.Duration{"icloud": cfg.ICloudSentCopyWait},
 		ICloudIMAPAddr: cfg.ICloudIMAPAddr, ICloudSMTPAddr: cfg.ICloudSMTPAddr,
 		ICloud: &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},
 		IMAP:   &imap.Verifier{IMAP: imapDialer, SMTP: smtpDialer},

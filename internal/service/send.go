@@ -327,4 +327,3 @@ func domainOf(emails ...string) string {
 	}
 	return "orchard.invalid"
 }
-

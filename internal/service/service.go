@@ -75,7 +75,7 @@ type Service struct {
 
 	sendTimeout  time.Duration
 	sentCopyWait map[string]time.Duration
-	log     *slog.Logger
+	log          *slog.Logger
 
 	icloudIMAPAddr, icloudSMTPAddr string
 	now                            func() time.Time
