@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orchard-mail/orchard/internal/quota"
 )
 
 func env(m map[string]string) func(string) string {
@@ -132,4 +134,28 @@ func selfSignedPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestSendSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SendLimits["icloud"] != quota.ICloud || c.SendLimits["imap"] != (quota.Limits{}) || c.ICloudSentCopyWait != 2*time.Second || c.MaxSendBytes != 36<<20 {
+		t.Fatalf("defaults: %+v wait %v max %d", c.SendLimits, c.ICloudSentCopyWait, c.MaxSendBytes)
+	}
+	c, err = Load(env(map[string]string{EnvSendLimits: "imap=10/20/5/1000, icloud=1/2/3/4", EnvICloudSentWait: "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SendLimits["imap"] != (quota.Limits{MessagesPerDay: 10, RecipientsPerDay: 20, RecipientsPerMessage: 5, MaxMessageBytes: 1000}) ||
+		c.SendLimits["icloud"] != (quota.Limits{MessagesPerDay: 1, RecipientsPerDay: 2, RecipientsPerMessage: 3, MaxMessageBytes: 4}) || c.ICloudSentCopyWait != 0 {
+		t.Fatalf("configured: %+v wait %v", c.SendLimits, c.ICloudSentCopyWait)
+	}
+	for _, bad := range []string{"icloud", "icloud=1/2/3", "icloud=1/2/3/x", "=1/2/3/4", "icloud=-1/2/3/4"} {
+		if _, err := Load(env(map[string]string{EnvSendLimits: bad})); err == nil || !strings.Contains(err.Error(), EnvSendLimits+":") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
 }
