@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/orchard-mail/orchard/internal/provider"
+	"github.com/orchard-mail/orchard/internal/store"
 )
 
 // fakeSender records submissions; hook, when set, decides the outcome.
@@ -252,5 +253,82 @@ func TestSendAuthRefused(t *testing.T) {
 			t.Fatal("grant still valid after SMTP refused its login")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Drafts over the fake mailbox: the multipart "draft" part, the \Draft
+// APPEND, an update that keeps the id and the attachment, send and
+// delete.
+func TestDraftsLifecycle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	g := h.seedMail(1)
+	// A Drafts folder for the grant (the seeded mail has INBOX only).
+	r := h.do("GET", "/v3/grants/"+g+"/drafts", h.keyA, "")
+	h.want(r, 200, "")
+	if len(r.list()) != 0 {
+		t.Fatalf("drafts before any: %s", r.raw)
+	}
+	h.want(h.doWith("POST", "/v3/grants/"+g+"/drafts", "application/json", strings.NewReader(`{"subject":"x"}`), nil), 400, "invalid_request_error")
+	h.addFolder(g, "f-drafts", "Drafts", "drafts")
+
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormField("draft")
+	fw.Write([]byte(`{"to":[{"email":"bob@example.test"}],"subject":"plan","body":"<p>v1</p>","starred":true}`))
+	fw, _ = mw.CreateFormFile("file0", "plan.txt")
+	fw.Write([]byte("the plan"))
+	mw.Close()
+	r = h.doWith("POST", "/v3/grants/"+g+"/drafts", mw.FormDataContentType(), &buf, nil)
+	h.want(r, 200, "")
+	d := r.data()
+	id, _ := d["id"].(string)
+	if d["object"] != "draft" || d["starred"] != true || len(d["attachments"].([]any)) != 1 {
+		t.Fatalf("created: %s", r.raw)
+	}
+	calls := h.mbox.callList()
+	if last := calls[len(calls)-1]; !strings.HasPrefix(last, `append Drafts/1001 [\Draft \Seen \Flagged]`) {
+		t.Fatalf("APPEND: %q", calls)
+	}
+
+	r = h.doWith("PUT", "/v3/grants/"+g+"/drafts/"+id, "application/json", strings.NewReader(`{"subject":"plan v2"}`), nil)
+	h.want(r, 200, "")
+	if d := r.data(); d["id"] != id || d["subject"] != "plan v2" || len(d["attachments"].([]any)) != 1 || d["starred"] != true {
+		t.Fatalf("updated: %s", r.raw)
+	}
+	if got := h.mbox.callList()[len(h.mbox.callList())-1]; got != "expunge Drafts/1001" {
+		t.Fatalf("old version not removed: %q", got)
+	}
+	r = h.do("GET", "/v3/grants/"+g+"/drafts", h.keyA, "")
+	if l := r.list(); len(l) != 1 || l[0].(map[string]any)["id"] != id || l[0].(map[string]any)["object"] != "draft" {
+		t.Fatalf("list: %s", r.raw)
+	}
+	// A message that is not in Drafts is not a draft.
+	h.want(h.do("GET", "/v3/grants/"+g+"/drafts/m01", h.keyA, ""), 404, "not_found_error")
+
+	r = h.doWith("POST", "/v3/grants/"+g+"/drafts/"+id, "application/json", strings.NewReader(`{}`), nil)
+	h.want(r, 200, "")
+	if n, _ := h.sender.counts(); n != 1 || !bytes.Contains(h.sender.sent[0], []byte("Subject: plan v2")) || bytes.Contains(h.sender.sent[0], []byte("Bcc:")) {
+		t.Fatalf("sent %d: %s", n, h.sender.sent)
+	}
+	h.want(h.do("GET", "/v3/grants/"+g+"/drafts/"+id, h.keyA, ""), 404, "not_found_error")
+
+	r = h.doWith("POST", "/v3/grants/"+g+"/drafts", "application/json", strings.NewReader(`{"subject":"doomed"}`), nil)
+	h.want(r, 200, "")
+	doomed := r.data()["id"].(string)
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/drafts/"+doomed, h.keyA, ""), 200, "")
+	h.want(h.do("GET", "/v3/grants/"+g+"/drafts/"+doomed, h.keyA, ""), 404, "not_found_error")
+	// A draft without recipients cannot be sent.
+	r = h.doWith("POST", "/v3/grants/"+g+"/drafts", "application/json", strings.NewReader(`{"subject":"nobody"}`), nil)
+	h.want(h.doWith("POST", "/v3/grants/"+g+"/drafts/"+r.data()["id"].(string), "application/json", strings.NewReader(`{}`), nil), 400, "invalid_request_error")
+}
+
+// addFolder stores a folder of UIDVALIDITY 7 (the fake mailbox's).
+func (h *harness) addFolder(grantID, id, name, role string) {
+	h.t.Helper()
+	err := h.st.ApplyMailBatch(context.Background(), &store.MailBatch{GrantID: grantID,
+		Folders: []store.Folder{{ID: id, GrantID: grantID, Name: name, Role: role, UIDValidity: 7}}})
+	if err != nil {
+		h.t.Fatal(err)
 	}
 }

@@ -154,31 +154,30 @@ func (s *Service) afterSend(ctx context.Context, g *store.Grant, m *compose.Mess
 			}
 		}
 	}
-	sent, ok := findFolder(folders, store.RoleSent)
-	if !ok {
-		s.log.Warn("no Sent folder: the sent message is not filed", "grant_id", g.ID)
-		msg, err := syncer.MessageFromMIME(g.ID, copyMsg, m.Date)
-		if err != nil {
-			return nil, err
+	sent, hasSent := findFolder(folders, store.RoleSent)
+	var uid uint32
+	if hasSent {
+		if uid, err = s.fileSent(ctx, g, creds, sent, m.MessageID, copyMsg); err != nil {
+			s.log.Warn("file the sent message in Sent", "grant_id", g.ID, "folder", sent.Name, "error", err)
 		}
-		return &Sent{Grant: g, Message: msg}, nil
-	}
-	uid, err := s.fileSent(ctx, g, creds, sent, m.MessageID, copyMsg)
-	if err != nil {
-		s.log.Warn("file the sent message in Sent", "grant_id", g.ID, "folder", sent.Name, "error", err)
+	} else {
+		s.log.Warn("no Sent folder: the sent message is not filed", "grant_id", g.ID)
 	}
 	if uid != 0 {
 		if _, err := syncer.WriteThrough(ctx, s.store, g.ID, &sent, uid, []string{string(imap.FlagSeen)}, m.Date, copyMsg, prepare); err != nil {
 			s.log.Warn("record the sent message", "grant_id", g.ID, "error", err)
 		}
-	} else if prepare != nil {
-		// The copy's UID is unknown (the next sync finds it): record at
-		// least that the draft is gone.
-		b := &store.MailBatch{GrantID: g.ID, DeleteOrphans: true}
-		prepare(b)
-		if err := s.store.ApplyMailBatch(ctx, b); err != nil {
-			s.log.Warn("record the sent draft's removal", "grant_id", g.ID, "error", err)
+	} else {
+		if prepare != nil {
+			// The copy's UID is unknown (the next sync finds it) or there
+			// is no Sent: record at least that the draft is gone.
+			b := &store.MailBatch{GrantID: g.ID, DeleteOrphans: true}
+			prepare(b)
+			if err := s.store.ApplyMailBatch(ctx, b); err != nil {
+				s.log.Warn("record the sent draft's removal", "grant_id", g.ID, "error", err)
+			}
 		}
+		s.grantChanged(g.ID) // let the sync find what Orchard could not record
 	}
 	id := syncer.MessageIDFor(g.ID, m.MessageID)
 	if stored, err := s.store.GetMessage(ctx, g.ID, id); err == nil {
@@ -188,7 +187,9 @@ func (s *Service) afterSend(ctx context.Context, g *store.Grant, m *compose.Mess
 	if err != nil {
 		return nil, err
 	}
-	msg.Folders = []string{sent.ID}
+	if hasSent {
+		msg.Folders = []string{sent.ID}
+	}
 	return &Sent{Grant: g, Message: msg}, nil
 }
 
