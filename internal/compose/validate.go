@@ -201,27 +201,45 @@ func idProblem(id string) string {
 // mail may not pass; a caller building References from them can drop those.
 func ValidMessageID(id string) bool { return idProblem(id) == "" }
 
+// ValidMessageIDs returns the ids that ValidMessageID accepts, in order.
+func ValidMessageIDs(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if ValidMessageID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (v *validator) headers(hs []Header) {
 	if len(hs) > MaxHeaders {
 		v.add("custom_headers", "at most %d headers are allowed, got %d", MaxHeaders, len(hs))
 	}
 	for i, h := range hs {
-		f := "custom_headers[" + strconv.Itoa(i) + "]"
-		name := strings.ToLower(h.Name)
-		switch {
-		case h.Name == "":
-			v.add(f+".name", "must not be empty")
-		case !validFieldName(h.Name):
-			v.add(f+".name", "%s is not a valid header name: use printable ASCII without spaces or \":\"", strconv.Quote(h.Name))
-		case protectedHeaders[name] || strings.HasPrefix(name, "content-"):
-			v.add(f+".name", "%s is set by Orchard and cannot be overridden", strconv.Quote(h.Name))
-		}
-		if p := textProblem(h.Value, true); p != "" {
-			v.add(f+".value", "%s", p)
-		} else if n := len(h.Name) + len(": ") + len(h.Value); n > maxLine {
-			v.add(f+".value", "%s is too long: name and value must fit in %d bytes, got %d", strconv.Quote(h.Name), maxLine, n)
-		}
+		v.header("custom_headers["+strconv.Itoa(i)+"]", h)
 	}
+}
+
+// header checks one custom header field under the request field f and
+// reports whether it may be written.
+func (v *validator) header(f string, h Header) bool {
+	before := len(v.problems) + v.dropped
+	name := strings.ToLower(h.Name)
+	switch {
+	case h.Name == "":
+		v.add(f+".name", "must not be empty")
+	case !validFieldName(h.Name):
+		v.add(f+".name", "%s is not a valid header name: use printable ASCII without spaces or \":\"", strconv.Quote(h.Name))
+	case protectedHeaders[name] || strings.HasPrefix(name, "content-"):
+		v.add(f+".name", "%s is set by Orchard and cannot be overridden", strconv.Quote(h.Name))
+	}
+	if p := textProblem(h.Value, true); p != "" {
+		v.add(f+".value", "%s", p)
+	} else if n := len(h.Name) + len(": ") + len(h.Value); n > maxLine {
+		v.add(f+".value", "%s is too long: name and value must fit in %d bytes, got %d", strconv.Quote(h.Name), maxLine, n)
+	}
+	return len(v.problems)+v.dropped == before
 }
 
 // validFieldName: RFC 5322 §3.6.8, printable ASCII except ":".

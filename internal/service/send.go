@@ -279,11 +279,12 @@ func (s *Service) composeFor(ctx context.Context, g *store.Grant, out Outgoing, 
 			return nil, err
 		}
 		m.InReplyTo, m.References = "", nil
-		if orig.MessageIDHeader != "" {
+		if compose.ValidMessageID(orig.MessageIDHeader) {
 			// References: the original's, then the original itself
-			// (RFC 5322 §3.6.4).
+			// (RFC 5322 §3.6.4). Ids another sender mangled are left out
+			// rather than failing a reply the user cannot fix.
 			m.InReplyTo = orig.MessageIDHeader
-			m.References = append(append([]string(nil), orig.References...), orig.MessageIDHeader)
+			m.References = append(compose.ValidMessageIDs(orig.References), orig.MessageIDHeader)
 		}
 	}
 	return &m, nil
