@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -318,6 +319,21 @@ func TestDraftsLifecycle(t *testing.T) {
 	doomed := r.data()["id"].(string)
 	h.want(h.do("DELETE", "/v3/grants/"+g+"/drafts/"+doomed, h.keyA, ""), 200, "")
 	h.want(h.do("GET", "/v3/grants/"+g+"/drafts/"+doomed, h.keyA, ""), 404, "not_found_error")
+	// A reply drafted in a thread shows as the thread's draft, not as one
+	// of its messages.
+	r = h.doWith("POST", "/v3/grants/"+g+"/drafts", "application/json", strings.NewReader(`{"subject":"Re: Subject 1","reply_to_message_id":"m01"}`), nil)
+	h.want(r, 200, "")
+	reply := r.data()["id"].(string)
+	if r.data()["thread_id"] != "t1" {
+		t.Fatalf("reply draft thread: %s", r.raw)
+	}
+	th := h.do("GET", "/v3/grants/"+g+"/threads/t1", h.keyA, "").data()
+	if th["has_drafts"] != true || fmt.Sprint(th["draft_ids"]) != "["+reply+"]" || fmt.Sprint(th["message_ids"]) != "[m01]" ||
+		th["latest_draft_or_message"].(map[string]any)["object"] != "draft" {
+		t.Fatalf("thread with a draft: %v", th)
+	}
+	h.want(h.do("DELETE", "/v3/grants/"+g+"/drafts/"+reply, h.keyA, ""), 200, "")
+
 	// A draft without recipients cannot be sent.
 	r = h.doWith("POST", "/v3/grants/"+g+"/drafts", "application/json", strings.NewReader(`{"subject":"nobody"}`), nil)
 	h.want(h.doWith("POST", "/v3/grants/"+g+"/drafts/"+r.data()["id"].(string), "application/json", strings.NewReader(`{}`), nil), 400, "invalid_request_error")

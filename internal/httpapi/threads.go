@@ -47,23 +47,27 @@ func (s *server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	drafts, err := s.svc.ThreadDrafts(r.Context(), g.ID, ts...)
+	if err != nil {
+		return err
+	}
 	out := make([]api.Thread, len(ts))
 	for i := range ts {
 		var m *store.Message
 		if lm, ok := latest[ts[i].LatestMessageID]; ok {
 			m = &lm
 		}
-		out[i] = service.ThreadWire(&ts[i], m)
+		out[i] = service.ThreadWire(&ts[i], m, drafts[ts[i].ID])
 	}
 	return writeCursorPage(w, r, selectFields(r, out...), next)
 }
 
 func (s *server) getThread(w http.ResponseWriter, r *http.Request) error {
-	_, t, latest, err := s.svc.Thread(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"))
+	g, t, latest, err := s.svc.Thread(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeData(w, r, http.StatusOK, selectFields(r, service.ThreadWire(t, latest))[0])
+	return s.writeThread(w, r, g, t, latest)
 }
 
 func (s *server) updateThread(w http.ResponseWriter, r *http.Request) error {
@@ -71,11 +75,11 @@ func (s *server) updateThread(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &p); err != nil {
 		return err
 	}
-	_, t, latest, err := s.svc.UpdateThread(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"), p)
+	g, t, latest, err := s.svc.UpdateThread(r.Context(), appID(r), r.PathValue("grant"), r.PathValue("id"), p)
 	if err != nil {
 		return err
 	}
-	return writeData(w, r, http.StatusOK, selectFields(r, service.ThreadWire(t, latest))[0])
+	return s.writeThread(w, r, g, t, latest)
 }
 
 func (s *server) deleteThread(w http.ResponseWriter, r *http.Request) error {
@@ -83,4 +87,12 @@ func (s *server) deleteThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeDeleted(w, r)
+}
+
+func (s *server) writeThread(w http.ResponseWriter, r *http.Request, g *store.Grant, t *store.Thread, latest *store.Message) error {
+	drafts, err := s.svc.ThreadDrafts(r.Context(), g.ID, *t)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, selectFields(r, service.ThreadWire(t, latest, drafts[t.ID]))[0])
 }

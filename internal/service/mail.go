@@ -249,6 +249,34 @@ func (s *Service) Thread(ctx context.Context, appID, grantRef, id string) (*stor
 	return g, t, latest, nil
 }
 
+// ThreadDrafts returns, by thread id, the ids of the thread's messages that
+// are drafts (in the Drafts folder); threads without drafts are absent.
+// Only threads that have a copy in Drafts cost a query.
+func (s *Service) ThreadDrafts(ctx context.Context, grantID string, ts ...store.Thread) (map[string][]string, error) {
+	out := map[string][]string{}
+	folders, err := s.store.ListFolders(ctx, grantID)
+	if err != nil {
+		return nil, err
+	}
+	drafts, ok := findFolder(folders, store.RoleDrafts)
+	if !ok {
+		return out, nil
+	}
+	for _, t := range ts {
+		if !slices.Contains(t.Folders, drafts.ID) {
+			continue
+		}
+		msgs, err := s.store.ListMessages(ctx, store.MessageQuery{GrantID: grantID, ThreadID: t.ID, FolderIDs: []string{drafts.ID}})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			out[t.ID] = append(out[t.ID], m.ID)
+		}
+	}
+	return out, nil
+}
+
 // LatestMessages returns the latest message of each thread, by id.
 func (s *Service) LatestMessages(ctx context.Context, grantID string, ts []store.Thread) (map[string]store.Message, error) {
 	ids := make([]string, 0, len(ts))

@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"slices"
 	"net/textproto"
 	"strings"
 
@@ -50,16 +51,25 @@ func AttachmentWire(grantID string, a *store.Attachment) api.Attachment {
 		Size: a.Size, ContentID: a.ContentID, ContentDisposition: disp, IsInline: a.IsInline}
 }
 
-// ThreadWire is the API form of a thread; latest may be nil.
-func ThreadWire(t *store.Thread, latest *store.Message) api.Thread {
+// ThreadWire is the API form of a thread; latest may be nil. Drafts are
+// listed apart from the messages, as Nylas does.
+func ThreadWire(t *store.Thread, latest *store.Message, draftIDs []string) api.Thread {
 	w := api.Thread{
 		Object: "thread", ID: t.ID, GrantID: t.GrantID, Subject: t.Subject,
-		Participants: participants(t.Participants), MessageIDs: nonNil(t.MessageIDs), DraftIDs: []string{},
+		Participants: participants(t.Participants), MessageIDs: []string{}, DraftIDs: nonNil(draftIDs), HasDrafts: len(draftIDs) > 0,
 		Folders: nonNil(t.Folders), HasAttachments: t.HasAttachments, Starred: t.Starred, Unread: t.Unread,
 		Snippet: t.Snippet, EarliestMessageDate: t.EarliestMessageAt.Unix(), LatestMessageReceivedDate: t.LatestMessageAt.Unix(),
 	}
+	for _, id := range t.MessageIDs {
+		if !slices.Contains(draftIDs, id) {
+			w.MessageIDs = append(w.MessageIDs, id)
+		}
+	}
 	if latest != nil {
 		m := MessageWire(latest, HeadersNone)
+		if slices.Contains(draftIDs, latest.ID) {
+			m.Object = "draft"
+		}
 		w.LatestDraftOrMessage = &m
 	}
 	return w
