@@ -712,3 +712,217 @@ export async function removeTagged(user, tag, folders = ['INBOX']) {
     await im.close();
   }
 }
+
+// ---------------------------------------------------------------------------
+// Mail: reading whole messages back from the server (send and drafts tests).
+
+/**
+ * The messages of user's folder whose Subject contains text, read over
+ * IMAP (TLS, the test CA) with UID FETCH (UID FLAGS BODY.PEEK[]): an array
+ * of {uid, flags, raw} in UID order, raw the exact bytes (a Buffer).
+ * Unlike imapSession, this reads literals, so bodies of any size come back.
+ */
+export async function imapFetch(user, folder, text) {
+  const env = testEnv();
+  const sock = tls.connect({ host: env.imap.host, port: env.imap.port, ca: fs.readFileSync(env.caFile), servername: 'localhost' });
+  let buf = Buffer.alloc(0);
+  const chunks = [];
+  let pending = 0; // bytes in chunks
+  let failure = null;
+  let wake = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  sock.on('data', (d) => {
+    chunks.push(d);
+    pending += d.length;
+    poke();
+  });
+  sock.on('error', (e) => {
+    failure ??= e;
+    poke();
+  });
+  sock.on('close', () => {
+    failure ??= new Error('connection closed');
+    poke();
+  });
+  /** Waits until buf holds at least n bytes (n = 0: any new data), joining the chunks once. */
+  const more = async (n = 0) => {
+    while (chunks.length === 0 || buf.length + pending < n) {
+      if (failure) throw failure;
+      await new Promise((r) => (wake = r));
+    }
+    buf = Buffer.concat([buf, ...chunks.splice(0)]);
+    pending = 0;
+  };
+  /** One response line; a literal {n} is read into the line's literals. */
+  const readLine = async () => {
+    let text = '';
+    const literals = [];
+    for (;;) {
+      let i;
+      while ((i = buf.indexOf('\r\n')) < 0) await more();
+      const part = buf.subarray(0, i).toString('latin1');
+      buf = buf.subarray(i + 2);
+      text += part;
+      const m = /\{(\d+)\}$/.exec(part);
+      if (!m) return { text, literals };
+      const n = Number(m[1]);
+      if (buf.length < n) await more(n);
+      literals.push(Buffer.from(buf.subarray(0, n)));
+      buf = buf.subarray(n);
+    }
+  };
+  let n = 0;
+  const run = async (command) => {
+    const tag = `f${++n}`;
+    sock.write(`${tag} ${command}${CRLF}`);
+    const untagged = [];
+    for (;;) {
+      const line = await readLine();
+      if (line.text.startsWith(`${tag} `)) {
+        if (!line.text.startsWith(`${tag} OK`)) throw new Error(`IMAP ${command.split(' ')[0]}: ${line.text}`);
+        return untagged;
+      }
+      untagged.push(line);
+    }
+  };
+  const cmd = (command) => withTimeout(run(command), 30000, `IMAP ${command.split(' ')[0]}`, sock);
+  try {
+    const greeting = await withTimeout(readLine(), 10000, 'IMAP greeting', sock);
+    if (!greeting.text.startsWith('* OK')) throw new Error(`IMAP greeting: ${greeting.text}`);
+    await cmd(`LOGIN ${imapQuote(user)} ${imapQuote(env.users[user])}`);
+    await cmd(`EXAMINE ${imapQuote(folder)}`);
+    const found = (await cmd(`UID SEARCH SUBJECT ${imapQuote(text)}`)).find((l) => l.text.startsWith('* SEARCH'));
+    const uids = (found?.text ?? '').split(' ').slice(2).filter(Boolean).map(Number);
+    if (uids.length === 0) return [];
+    const out = [];
+    for (const line of await cmd(`UID FETCH ${uids.join(',')} (UID FLAGS BODY.PEEK[])`)) {
+      if (!/^\* \d+ FETCH /.test(line.text)) continue;
+      const uid = Number(/UID (\d+)/.exec(line.text)?.[1]);
+      const flags = (/FLAGS \(([^)]*)\)/.exec(line.text)?.[1] ?? '').split(' ').filter(Boolean);
+      if (line.literals.length !== 1) throw new Error(`IMAP FETCH: expected one literal in ${line.text}`);
+      out.push({ uid, flags, raw: line.literals[0] });
+    }
+    return out.sort((a, b) => a.uid - b.uid);
+  } finally {
+    sock.write(`f${++n} LOGOUT${CRLF}`);
+    sock.end();
+    sock.destroy();
+  }
+}
+
+/** Decodes RFC 2047 encoded words (B and Q, UTF-8 and Latin-1) in a header value. */
+export function decodeWords(s) {
+  return s
+    .replace(/(=\?[^?]+\?[BbQq]\?[^?]*\?=)\s+(?==\?)/g, '$1')
+    .replace(/=\?([^?*]+)(?:\*[^?]*)?\?([BbQq])\?([^?]*)\?=/g, (_, charset, enc, data) => {
+      const bytes = enc.toUpperCase() === 'B'
+        ? Buffer.from(data, 'base64')
+        : Buffer.from(data.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (__, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+      return bytes.toString(/^utf-?8$/i.test(charset) ? 'utf8' : 'latin1');
+    });
+}
+
+/** Splits `type/sub; a=b; c="d"` into {value, params} (RFC 2231 name*=charset''x and name*0* continuations decoded). */
+export function headerParams(v = '') {
+  const parts = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i];
+    if (quoted && c === '\\') {
+      cur += v[++i] ?? '';
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    else if (c === ';' && !quoted) {
+      parts.push(cur.trim());
+      cur = '';
+    } else cur += c;
+  }
+  parts.push(cur.trim());
+  const params = {};
+  const pieces = {};
+  for (const p of parts.slice(1)) {
+    const i = p.indexOf('=');
+    if (i <= 0) continue;
+    const key = p.slice(0, i).trim().toLowerCase();
+    const val = p.slice(i + 1).trim();
+    const m = /^([^*]+)(?:\*(\d+))?(\*)?$/.exec(key);
+    if (!m) continue;
+    (pieces[m[1]] ??= []).push({ n: Number(m[2] ?? 0), enc: !!m[3], val });
+  }
+  for (const [name, list] of Object.entries(pieces)) {
+    list.sort((a, b) => a.n - b.n);
+    let charset = 'utf-8';
+    const bytes = [];
+    for (const [k, { enc, val }] of list.entries()) {
+      let s = val;
+      if (enc) {
+        if (k === 0) {
+          const q = /^([^']*)'[^']*'(.*)$/.exec(s);
+          if (q) [charset, s] = [q[1] || 'utf-8', q[2]];
+        }
+        bytes.push(Buffer.from(s.replace(/%([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), 'latin1'));
+      } else bytes.push(Buffer.from(decodeWords(s), 'utf8'));
+    }
+    params[name] = Buffer.concat(bytes).toString(/^utf-?8$/i.test(charset) ? 'utf8' : 'latin1');
+  }
+  return { value: parts[0].toLowerCase(), params };
+}
+
+/**
+ * Parses an RFC 5322 message (Buffer) into a MIME tree:
+ * {headers: {lower-case name: [raw values]}, header(name) (first value, RFC 2047 decoded),
+ *  type, params, disposition, filename, cid, body (decoded Buffer, leaves only), parts}.
+ */
+export function parseMime(raw) {
+  const sep = raw.indexOf('\r\n\r\n');
+  const headText = (sep < 0 ? raw : raw.subarray(0, sep)).toString('latin1');
+  const body = sep < 0 ? Buffer.alloc(0) : raw.subarray(sep + 4);
+  const headers = {};
+  for (const line of headText.replace(/\r\n(?=[ \t])/g, '').split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    (headers[line.slice(0, i).trim().toLowerCase()] ??= []).push(line.slice(i + 1).trim());
+  }
+  const header = (name) => {
+    const v = headers[name.toLowerCase()]?.[0];
+    return v === undefined ? undefined : decodeWords(Buffer.from(v, 'latin1').toString('utf8'));
+  };
+  const ct = headerParams(headers['content-type']?.[0] ?? 'text/plain');
+  const cd = headerParams(headers['content-disposition']?.[0] ?? '');
+  const node = {
+    headers, header, type: ct.value, params: ct.params, disposition: cd.value || undefined,
+    filename: cd.params.filename ?? ct.params.name, cid: header('content-id')?.replace(/^<|>$/g, ''), parts: [],
+  };
+  if (ct.value.startsWith('multipart/')) {
+    const delim = Buffer.from(`--${ct.params.boundary}`);
+    const at = [];
+    for (let i = body.indexOf(delim); i >= 0; i = body.indexOf(delim, i + delim.length)) {
+      if (i === 0 || (body[i - 2] === 13 && body[i - 1] === 10)) at.push(i);
+    }
+    for (let k = 0; k < at.length; k++) {
+      const start = at[k] + delim.length;
+      if (body[start] === 45 && body[start + 1] === 45) break; // the closing --boundary--
+      const from = body.indexOf('\r\n', start) + 2;
+      const to = k + 1 < at.length ? at[k + 1] - 2 : body.length;
+      node.parts.push(parseMime(body.subarray(from, Math.max(from, to))));
+    }
+    return node;
+  }
+  const cte = (headers['content-transfer-encoding']?.[0] ?? '7bit').toLowerCase();
+  if (cte === 'base64') node.body = Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  else if (cte === 'quoted-printable') {
+    node.body = Buffer.from(body.toString('latin1').replace(/=\r\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+  } else node.body = body;
+  return node;
+}
+
+/** The leaves (non-multipart parts) of a parseMime tree, depth first. */
+export function mimeLeaves(node) {
+  return node.parts.length === 0 && !node.type.startsWith('multipart/') ? [node] : node.parts.flatMap(mimeLeaves);
+}
