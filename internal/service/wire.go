@@ -2,8 +2,8 @@ package service
 
 import (
 	"bytes"
-	"slices"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"github.com/orchard-mail/orchard/api"
