@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orchard-mail/orchard/internal/mimeconv"
+	"github.com/orchard-mail/orchard/internal/testenv"
 )
 
 func TestCorpusParses(t *testing.T) {
@@ -163,5 +165,56 @@ func TestSummarizeFile(t *testing.T) {
 	}
 	for _, f := range s.top {
 		t.Logf("%-80s %v %s %s", f.fn, f.cum, f.cumPct, f.group)
+	}
+}
+
+// The send command end to end against the test environment, small: it
+// sends, files and counts real mail, and fails when any goes missing.
+func TestSendCommand(t *testing.T) {
+	testenv.Get(t) // skips without the test environment (fails in CI)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := sendCommand(ctx, []string{"-n", "3", "-warmup", "1", "-size", "6000", "-deliver-wait", "30s", "-timeout", "2m"}, &out)
+	report := out.String()
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, report)
+	}
+	for _, want := range []string{
+		"| baseline: raw SMTP submission | 3 |",
+		"| **Orchard** `POST …/messages/send` | 3 |",
+		"**Orchard / raw SMTP, p50: ",
+		"| SMTP submission (`Sender.Submit`) | 1.00 |",
+		"| Sent: APPEND the copy (`Mailbox.Append`: connect, LOGIN, APPEND) | 1.00 |",
+		"| store.ReserveSend | 1.00 |",
+		"| … of them Orchard (by subject) | 4 | 4 | yes |",
+		"| sender's \"Sent Messages\" over IMAP | 4 | 4 | yes |",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	if !strings.Contains(report, "recipient's INBOX over IMAP") || !strings.Contains(report, "| 8 | 8 | yes |") || strings.Contains(report, "**NO**") {
+		t.Errorf("mail not accounted for:\n%s", report)
+	}
+}
+
+func TestSendCheckProblems(t *testing.T) {
+	ok := sendCheck{sent: [numOps]int{5, 5, 5}, rcptInbox: 10, rcptRaw: 5, rcptOrchard: 5, sentIMAP: 5, copyIMAP: 5, storeTotal: 5, storeListed: 5}
+	if p := ok.problems(); len(p) != 0 {
+		t.Fatalf("all there, yet: %v", p)
+	}
+	for name, c := range map[string]func(*sendCheck){
+		"one undelivered":     func(c *sendCheck) { c.rcptInbox, c.rcptOrchard = 9, 4 },
+		"a Sent copy missing": func(c *sendCheck) { c.sentIMAP = 4 },
+		"a raw copy missing":  func(c *sendCheck) { c.copyIMAP = 4 },
+		"not in the store":    func(c *sendCheck) { c.storeListed = 4 },
+		"a warning":           func(c *sendCheck) { c.warnings = []string{"file the sent message in Sent"} },
+	} {
+		bad := ok
+		c(&bad)
+		if p := bad.problems(); len(p) != 1 {
+			t.Errorf("%s: problems %v", name, p)
+		}
 	}
 }

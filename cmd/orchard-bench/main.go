@@ -6,6 +6,7 @@
 //	orchard-bench sync [-n 10000] [-db sqlite|postgres[://…]] [-cpuprofile FILE]
 //	orchard-bench list [-n 100000] [-r 2000]
 //	orchard-bench idle [-grants 1000]
+//	orchard-bench send [-n 200] [-size 20000]
 //
 // See README.md next to this file.
 package main
@@ -42,6 +43,8 @@ func main() {
 		err = runList(ctx, args)
 	case "idle":
 		err = runIdle(ctx, args)
+	case "send":
+		err = runSend(ctx, args)
 	case "-h", "-help", "--help", "help":
 		usage(os.Stdout)
 		return
@@ -66,6 +69,7 @@ commands (each prints a Markdown report; -h after a command lists its flags):
   sync   initial IMAP sync of a seeded mailbox vs a raw UID FETCH of it
   list   GET /v3/grants/{id}/messages latency on a large store vs GET /healthz
   idle   memory per grant with many grants connected and IDLEing
+  send   POST /v3/grants/{id}/messages/send latency vs a raw SMTP submission
 
 The test environment must be running and loaded: . /tmp/orchard-testenv/env
 `)
