@@ -47,6 +47,7 @@ type Store interface {
 	Close() error
 
 	MailStore
+	CalendarStore
 	SendLog
 	IdempotencyStore
 
