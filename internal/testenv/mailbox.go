@@ -16,11 +16,12 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// NewUser adds a mailbox user of the test's own to Dovecot and removes it,
-// with its mail, when the test ends. Postfix delivers to it (up.sh accepts
-// the t<12 hex>@example.test shape) and it can log in to submit; it is not
-// in Radicale's user list. Tests that watch a whole mailbox use one so
-// that nothing else changes it.
+// NewUser adds a user of the test's own to Dovecot and to Radicale, and
+// removes it, with its mail and its calendars, when the test ends. Postfix
+// delivers to it (up.sh accepts the t<12 hex>@example.test shape), it can log
+// in to submit, and it can log in to Radicale at once (Radicale reads its
+// htpasswd file on every login). Tests that watch a whole mailbox or
+// calendar home use one so that nothing else changes it.
 func (e *Env) NewUser(t testing.TB) User {
 	t.Helper()
 	var b [6]byte
@@ -37,6 +38,9 @@ func (e *Env) NewUser(t testing.TB) User {
 		t.Fatalf("testenv: adding user: %v", err)
 	}
 	t.Cleanup(func() {
+		if err := e.removeRadicaleUser(u.Email); err != nil {
+			t.Errorf("testenv: removing user %s from Radicale: %v", u.Email, err)
+		}
 		err := e.editDovecotUsers(func(lines [][]byte) [][]byte {
 			out := lines[:0]
 			for _, l := range lines {
@@ -51,6 +55,11 @@ func (e *Env) NewUser(t testing.TB) User {
 		}
 		_ = os.RemoveAll(e.maildirRoot(u.Email))
 	})
+	// After the cleanup is registered: a failure here still removes the
+	// Dovecot user.
+	if err := e.addRadicaleUser(u); err != nil {
+		t.Fatalf("testenv: adding user to Radicale: %v", err)
+	}
 	return u
 }
 
