@@ -185,7 +185,7 @@ func TestSendCommand(t *testing.T) {
 		"| **Orchard** `POST …/messages/send` | 3 |",
 		"**Orchard / raw SMTP, p50: ",
 		"| SMTP submission (`Sender.Submit`) | 1.00 |",
-		"| Sent: APPEND the copy (`Mailbox.Append`: connect, LOGIN, APPEND) | 1.00 |",
+		"| Sent: look for the copy, else APPEND it, in one session (`Mailbox.AppendUnlessPresent`) | 1.00 |",
 		"| store.ReserveSend | 1.00 |",
 		"| … of them Orchard (by subject) | 4 | 4 | yes |",
 		"| sender's \"Sent Messages\" over IMAP | 4 | 4 | yes |",

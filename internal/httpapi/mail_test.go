@@ -57,7 +57,14 @@ func (f *fakeMailbox) FindByMessageID(_ context.Context, _ provider.Credentials,
 	return nil, 7, nil
 }
 
-// call returns the calls made so far.
+func (f *fakeMailbox) AppendUnlessPresent(ctx context.Context, c provider.Credentials, folder, messageID string, flags []imap.Flag, msg []byte) (uint32, uint32, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, "find "+folder)
+	f.mu.Unlock()
+	return f.Append(ctx, c, folder, flags, time.Time{}, msg)
+}
+
+// callList returns the calls made so far.
 func (f *fakeMailbox) callList() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -272,26 +272,53 @@ func appendMessage(raw *imapclient.Client, folder string, flags []imap.Flag, dat
 	return uint32(data.UID), data.UIDValidity, nil
 }
 
+// AppendUnlessPresent makes sure folder holds a message with this
+// Message-ID (without angle brackets): it returns the UID of the copy
+// already there, else APPENDs msg and returns the new copy's UID (0 when
+// the server does not say), with the folder's UIDVALIDITY. One session
+// does both: filing a sent message costs one login, not two.
+func (m *Mailbox) AppendUnlessPresent(ctx context.Context, c provider.Credentials, folder, messageID string, flags []imap.Flag, msg []byte) (uid, validity uint32, err error) {
+	err = m.session(ctx, c, "", 0, func(raw *imapclient.Client) error {
+		uids, v, err := searchMessageID(raw, folder, messageID)
+		if err != nil {
+			return err
+		}
+		if len(uids) > 0 {
+			uid, validity = uids[0], v
+			return nil
+		}
+		uid, validity, err = appendMessage(raw, folder, flags, time.Time{}, msg)
+		return err
+	})
+	return uid, validity, err
+}
+
 // FindByMessageID returns the UIDs of the messages in folder whose
 // Message-ID header is messageID (without angle brackets), and the
 // folder's UIDVALIDITY.
 func (m *Mailbox) FindByMessageID(ctx context.Context, c provider.Credentials, folder, messageID string) (uids []uint32, validity uint32, err error) {
 	err = m.session(ctx, c, "", 0, func(raw *imapclient.Client) error {
-		sel, err := raw.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
-		if err != nil {
-			return err
-		}
-		validity = sel.UIDValidity
-		data, err := raw.UIDSearch(&imap.SearchCriteria{
-			Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}},
-		}, nil).Wait()
-		if err != nil {
-			return err
-		}
-		for _, u := range data.AllUIDs() {
-			uids = append(uids, uint32(u))
-		}
-		return nil
+		uids, validity, err = searchMessageID(raw, folder, messageID)
+		return err
 	})
 	return uids, validity, err
+}
+
+// searchMessageID examines folder and searches it for a Message-ID.
+func searchMessageID(raw *imapclient.Client, folder, messageID string) ([]uint32, uint32, error) {
+	sel, err := raw.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return nil, 0, err
+	}
+	data, err := raw.UIDSearch(&imap.SearchCriteria{
+		Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "<" + messageID + ">"}},
+	}, nil).Wait()
+	if err != nil {
+		return nil, 0, err
+	}
+	var uids []uint32
+	for _, u := range data.AllUIDs() {
+		uids = append(uids, uint32(u))
+	}
+	return uids, sel.UIDValidity, nil
 }

@@ -39,6 +39,9 @@ type Mailbox interface {
 	Append(ctx context.Context, c provider.Credentials, folder string, flags []imap.Flag, date time.Time, msg []byte) (uint32, uint32, error)
 	// Replace appends msg to folder and then removes the copy at oldUID.
 	Replace(ctx context.Context, c provider.Credentials, folder string, uidValidity, oldUID uint32, flags []imap.Flag, date time.Time, msg []byte) (uint32, uint32, error)
+	// AppendUnlessPresent returns the UID of the copy in folder with this
+	// Message-ID, else appends msg; with the folder's UIDVALIDITY.
+	AppendUnlessPresent(ctx context.Context, c provider.Credentials, folder, messageID string, flags []imap.Flag, msg []byte) (uint32, uint32, error)
 	// FindByMessageID returns the UIDs of the messages in folder with this
 	// Message-ID and the folder's UIDVALIDITY.
 	FindByMessageID(ctx context.Context, c provider.Credentials, folder, messageID string) ([]uint32, uint32, error)

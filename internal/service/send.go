@@ -199,20 +199,14 @@ func (s *Service) afterSend(ctx context.Context, g *store.Grant, m *compose.Mess
 // SentCopyWait for the provider to file it — and APPENDs only when it is
 // still absent.
 func (s *Service) fileSent(ctx context.Context, g *store.Grant, creds provider.Credentials, sent store.Folder, messageID string, msg []byte) (uint32, error) {
-	deadline := s.now().Add(s.sentCopyWait[g.Provider])
-	for {
+	// Where the provider may file its own copy, give it time first.
+	for deadline := s.now().Add(s.sentCopyWait[g.Provider]); s.now().Before(deadline); {
 		uids, validity, err := s.mailbox.FindByMessageID(ctx, creds, sent.Name, messageID)
 		if err != nil {
 			return 0, err
 		}
 		if len(uids) > 0 {
-			if validity != sent.UIDValidity {
-				return 0, nil
-			}
-			return uids[0], nil
-		}
-		if !s.now().Before(deadline) {
-			break
+			return uidIn(sent, uids[0], validity), nil
 		}
 		select {
 		case <-ctx.Done():
@@ -220,11 +214,17 @@ func (s *Service) fileSent(ctx context.Context, g *store.Grant, creds provider.C
 		case <-time.After(time.Second):
 		}
 	}
-	uid, validity, err := s.mailbox.Append(ctx, creds, sent.Name, []imap.Flag{imap.FlagSeen}, time.Time{}, msg)
-	if err != nil || validity != sent.UIDValidity {
-		return 0, err
+	uid, validity, err := s.mailbox.AppendUnlessPresent(ctx, creds, sent.Name, messageID, []imap.Flag{imap.FlagSeen}, msg)
+	return uidIn(sent, uid, validity), err
+}
+
+// uidIn is uid when it belongs to the folder's UIDVALIDITY as stored,
+// else 0 (unknown: the next sync finds the copy).
+func uidIn(f store.Folder, uid, validity uint32) uint32 {
+	if validity != f.UIDValidity {
+		return 0
 	}
-	return uid, nil
+	return uid
 }
 
 // composeFor turns an API request into a compose.Message on top of base
