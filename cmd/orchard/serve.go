@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/orchard-mail/orchard/internal/caldavx"
 	"github.com/orchard-mail/orchard/internal/config"
 	"github.com/orchard-mail/orchard/internal/httpapi"
 	"github.com/orchard-mail/orchard/internal/imapx"
@@ -57,16 +58,20 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	tlsConfig := &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
 	imapDialer := &imapx.Dialer{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout}
 	smtpDialer := &smtpx.Dialer{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout}
+	calDAV := caldavx.New(caldavx.Options{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout})
+	defer calDAV.CloseIdleConnections()
 	var svc *service.Service
 	sup := syncer.New(syncer.Options{
 		Store: st, Dialer: imapDialer, Logger: log.With("component", "syncer"),
 		WindowDays: cfg.SyncWindowDays, PollInterval: cfg.SyncPollInterval,
+		CalDAV: calDAV, CalDAVURL: cfg.ICloudCalDAVURL, CalendarInterval: cfg.CalendarSyncInterval,
 		Credentials: func(g *store.Grant) (provider.Credentials, error) { return svc.Credentials(g) },
 	})
 	svc = service.New(service.Deps{
 		Store: st, Box: box, Logger: log, ProviderTimeout: cfg.ProviderTimeout,
 		Mailbox: &mailbox.Mailbox{Dialer: imapDialer}, Syncer: sup,
 		Sender: smtpDialer, SendLimits: cfg.SendLimits,
+		CalDAV: calDAV, ICloudCalDAVURL: cfg.ICloudCalDAVURL,
 		SentCopyWait:   map[string]time.Duration{"icloud": cfg.ICloudSentCopyWait},
 		ICloudIMAPAddr: cfg.ICloudIMAPAddr, ICloudSMTPAddr: cfg.ICloudSMTPAddr,
 		ICloud: &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},

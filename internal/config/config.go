@@ -46,6 +46,9 @@ type Config struct {
 	// SendLimits are the sending limits per provider: quota's defaults
 	// with ORCHARD_SEND_LIMITS applied.
 	SendLimits map[string]quota.Limits
+	// CalendarSyncInterval is how often iCloud calendars are synced
+	// (besides right after Orchard's own writes).
+	CalendarSyncInterval time.Duration
 	// ICloudSentCopyWait is how long a send through iCloud waits for
 	// Apple to file its own copy in Sent before Orchard appends one.
 	ICloudSentCopyWait time.Duration
@@ -70,6 +73,7 @@ const (
 	EnvMaxSendBytes    = "ORCHARD_MAX_SEND_BYTES"
 	EnvSendLimits      = "ORCHARD_SEND_LIMITS"
 	EnvICloudSentWait  = "ORCHARD_ICLOUD_SENT_COPY_WAIT"
+	EnvCalendarSync    = "ORCHARD_CALENDAR_SYNC_INTERVAL"
 )
 
 // Load builds a Config from getenv (os.Getenv in production, a map in
@@ -141,6 +145,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.ProviderTimeout = parseDuration(get(EnvProviderTimeout, "30s"), EnvProviderTimeout, bad)
 	c.SyncPollInterval = parseDuration(get(EnvSyncPoll, "60s"), EnvSyncPoll, bad)
+	c.CalendarSyncInterval = parseDuration(get(EnvCalendarSync, "60s"), EnvCalendarSync, bad)
 	c.MaxBodyBytes = int64(parseInt(get(EnvMaxBodyBytes, strconv.Itoa(1<<20)), 1024, 1<<30, EnvMaxBodyBytes, bad))
 	c.MaxSendBytes = int64(parseInt(get(EnvMaxSendBytes, strconv.Itoa(36<<20)), 1024, 1<<30, EnvMaxSendBytes, bad))
 	c.SendLimits = parseSendLimits(get(EnvSendLimits, ""), bad)

@@ -100,6 +100,18 @@ func (s *server) routes() {
 	m.Handle("GET /v3/grants/{grant}/attachments/{id}", s.app(s.getAttachment))
 	m.Handle("GET /v3/grants/{grant}/attachments/{id}/download", s.app(s.downloadAttachment))
 
+	m.Handle("GET /v3/grants/{grant}/calendars", s.app(s.listCalendars))
+	m.Handle("POST /v3/grants/{grant}/calendars", s.app(s.createCalendar))
+	m.Handle("POST /v3/grants/{grant}/calendars/free-busy", s.app(s.freeBusy))
+	m.Handle("GET /v3/grants/{grant}/calendars/{id}", s.app(s.getCalendar))
+	m.Handle("PUT /v3/grants/{grant}/calendars/{id}", s.app(s.updateCalendar))
+	m.Handle("DELETE /v3/grants/{grant}/calendars/{id}", s.app(s.deleteCalendar))
+	m.Handle("GET /v3/grants/{grant}/events", s.app(s.listEvents))
+	m.Handle("POST /v3/grants/{grant}/events", s.app(s.createEvent))
+	m.Handle("GET /v3/grants/{grant}/events/{id}", s.app(s.getEvent))
+	m.Handle("PUT /v3/grants/{grant}/events/{id}", s.app(s.updateEvent))
+	m.Handle("DELETE /v3/grants/{grant}/events/{id}", s.app(s.deleteEvent))
+
 	m.HandleFunc("/", s.noRoute)
 }
 

@@ -43,6 +43,10 @@ type Deps struct {
 	Syncer Syncer
 	// Sender submits mail over SMTP.
 	Sender Sender
+	// CalDAV writes iCloud grants' calendars and events; ICloudCalDAVURL
+	// is where their discovery starts.
+	CalDAV          CalDAV
+	ICloudCalDAVURL string
 	// SendLimits are the sending limits per provider (nil:
 	// quota.DefaultLimits).
 	SendLimits map[string]quota.Limits
@@ -70,6 +74,7 @@ type Service struct {
 	mailbox Mailbox
 	syncer  Syncer
 	sender  Sender
+	caldav  CalDAV
 	quota   *quota.Quota
 	timeout time.Duration
 
@@ -78,13 +83,14 @@ type Service struct {
 	log          *slog.Logger
 
 	icloudIMAPAddr, icloudSMTPAddr string
+	icloudCalDAVURL                string
 	now                            func() time.Time
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
 	s := &Service{store: d.Store, box: d.Box, icloud: d.ICloud, imap: d.IMAP, mailbox: d.Mailbox, syncer: d.Syncer,
-		sender: d.Sender, timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
+		sender: d.Sender, caldav: d.CalDAV, icloudCalDAVURL: d.ICloudCalDAVURL, timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
 		sendTimeout: d.SendTimeout, sentCopyWait: d.SentCopyWait,
 		icloudIMAPAddr: d.ICloudIMAPAddr, icloudSMTPAddr: d.ICloudSMTPAddr}
 	if s.now == nil {
@@ -109,12 +115,24 @@ type Syncer interface {
 	GrantChanged(grantID string)
 	// Status reports the grant's sync on this node.
 	Status(grantID string) (syncer.Status, bool)
+	// BeginCalendarWrite announces a write to the grant's calendars so
+	// that the calendar sync does not write back what it read before;
+	// end is called once the write is recorded.
+	BeginCalendarWrite(grantID string) (end func())
 }
 
 func (s *Service) grantChanged(id string) {
 	if s.syncer != nil {
 		s.syncer.GrantChanged(id)
 	}
+}
+
+// beginCalendarWrite: see Syncer.BeginCalendarWrite.
+func (s *Service) beginCalendarWrite(grantID string) (end func()) {
+	if s.syncer == nil {
+		return func() {}
+	}
+	return s.syncer.BeginCalendarWrite(grantID)
 }
 
 // Now is the service's clock.

@@ -31,6 +31,10 @@ type Store interface {
 	ThreadIDByMessageIDs(ctx context.Context, grantID string, msgIDs []string) (string, error)
 	ThreadIDBySubject(ctx context.Context, grantID, subjectKey string, since time.Time) (string, error)
 	GetThread(ctx context.Context, grantID, id string) (*store.Thread, error)
+
+	ApplyCalendarBatch(ctx context.Context, b *store.CalendarBatch) error
+	ListCalendars(ctx context.Context, grantID string) ([]store.Calendar, error)
+	CalendarObjectTags(ctx context.Context, grantID, calendarID string) (map[string]string, error)
 }
 
 // Credentials opens a grant's stored credentials.
@@ -59,6 +63,12 @@ type Options struct {
 	// ReconcileInterval is how often the supervisor compares its workers
 	// with the valid grants in the store. Default 30 s.
 	ReconcileInterval time.Duration
+	// CalDAV, when set, syncs iCloud grants' calendars, starting
+	// discovery at CalDAVURL, every CalendarInterval (default 60 s) and
+	// when CalendarChanged is called.
+	CalDAV           CalendarSource
+	CalDAVURL        string
+	CalendarInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -75,6 +85,9 @@ func (o *Options) defaults() {
 	}
 	if o.ReconcileInterval <= 0 {
 		o.ReconcileInterval = 30 * time.Second
+	}
+	if o.CalendarInterval <= 0 {
+		o.CalendarInterval = 60 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -94,6 +107,9 @@ type Supervisor struct {
 	workers  map[string]*worker // by grant id
 	stopping map[string]chan struct{}
 	status   map[string]Status
+	// calGuards coordinate Orchard's calendar writes with the calendar
+	// sync, by grant id.
+	calGuards map[string]*calendarGuard
 }
 
 // Status is what an operator sees of one grant's sync.
@@ -103,13 +119,18 @@ type Status struct {
 	LastErrorAt time.Time `json:"-"`
 	Retries     int       `json:"retries"`
 	SyncedAt    time.Time `json:"-"`
+	// CalendarError is the last calendar sync's failure ("" after a
+	// successful pass); CalendarSyncedAt when one last succeeded.
+	CalendarError    string    `json:"calendar_last_error,omitempty"`
+	CalendarSyncedAt time.Time `json:"-"`
 }
 
 // New returns a Supervisor; nothing runs until Run.
 func New(o Options) *Supervisor {
 	o.defaults()
 	return &Supervisor{opts: o, wake: make(chan struct{}, 1),
-		workers: map[string]*worker{}, stopping: map[string]chan struct{}{}, status: map[string]Status{}}
+		workers: map[string]*worker{}, stopping: map[string]chan struct{}{}, status: map[string]Status{},
+		calGuards: map[string]*calendarGuard{}}
 }
 
 // Run starts a worker for every valid grant and keeps the set in step with
@@ -191,7 +212,7 @@ func (s *Supervisor) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
 			continue
 		}
 		wctx, cancel := context.WithCancel(ctx)
-		w := &worker{sup: s, grant: g, cancel: cancel, done: make(chan struct{}),
+		w := &worker{sup: s, grant: g, cancel: cancel, done: make(chan struct{}), calWake: make(chan struct{}, 1),
 			log: s.opts.Logger.With("grant_id", g.ID)}
 		prev := s.stopping[id]
 		s.workers[id] = w
@@ -210,6 +231,11 @@ func (s *Supervisor) reconcile(ctx context.Context, wg *sync.WaitGroup) error {
 	for id := range s.status {
 		if _, ok := valid[id]; !ok {
 			delete(s.status, id)
+		}
+	}
+	for id, g := range s.calGuards {
+		if _, ok := valid[id]; !ok && g.idle() {
+			delete(s.calGuards, id)
 		}
 	}
 	return nil

@@ -16,7 +16,9 @@ type worker struct {
 	grant  store.Grant
 	cancel context.CancelFunc
 	done   chan struct{}
-	log    *slog.Logger
+	// calWake asks the calendar sync for a pass now.
+	calWake chan struct{}
+	log     *slog.Logger
 }
 
 // Backoff after failed sessions: doubling from backoffMin, capped, with
@@ -30,6 +32,16 @@ const (
 )
 
 func (w *worker) run(ctx context.Context) {
+	if w.syncsCalendars() {
+		// The calendars sync beside the mail, on their own connection
+		// and schedule; the worker ends when both have.
+		calDone := make(chan struct{})
+		go func() {
+			defer close(calDone)
+			w.calendarLoop(ctx)
+		}()
+		defer func() { <-calDone }()
+	}
 	failures := 0
 	for ctx.Err() == nil {
 		started := time.Now()
