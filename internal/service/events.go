@@ -20,6 +20,9 @@ import (
 const (
 	maxEventRange = 366 * 24 * time.Hour
 	maxInstances  = 10000
+	// instanceLookupCap bounds the two years searched for one occurrence
+	// by its instance id (an hourly series has 17,544 in two years).
+	instanceLookupCap = 20000
 )
 
 // EventFilter is a parsed events list request. Start and End are set by
@@ -81,7 +84,11 @@ func (s *Service) eventsOf(g *store.Grant, c *store.Calendar, objs []store.Calen
 		ids := icalconv.IDs{GrantID: g.ID, CalendarID: c.ID, EventID: o.ID}
 		var evs []api.Event
 		if expand && obj.Recurring() {
-			evs, err = obj.Instances(ids, f.Start, f.End, maxInstances-len(out))
+			left := maxInstances - len(out)
+			if left <= 0 {
+				return nil, nil, invalid("more than %d occurrences between start and end: narrow the range", maxInstances)
+			}
+			evs, err = obj.Instances(ids, f.Start, f.End, left)
 			if errors.Is(err, icalconv.ErrTooManyInstances) {
 				return nil, nil, invalid("more than %d occurrences between start and end: narrow the range", maxInstances)
 			}
@@ -195,7 +202,7 @@ func (op *eventOp) event(id string) (api.Event, error) {
 	}
 	// An override may have moved the occurrence anywhere: look a year
 	// either side of where it was.
-	evs, err := op.parsed.Instances(op.ids(), op.instance.AddDate(-1, 0, 0), op.instance.AddDate(1, 0, 1), maxInstances)
+	evs, err := op.parsed.Instances(op.ids(), op.instance.AddDate(-1, 0, 0), op.instance.AddDate(1, 0, 1), instanceLookupCap)
 	if err != nil {
 		return api.Event{}, err
 	}
