@@ -60,7 +60,9 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-func (f *fakeCalDAV) DefaultCalendarURL(context.Context, caldavx.Account) (string, error) { return "", nil }
+func (f *fakeCalDAV) DefaultCalendarURL(context.Context, caldavx.Account) (string, error) {
+	return "", nil
+}
 
 func (f *fakeCalDAV) SyncCollection(context.Context, caldavx.Account, string, string) ([]caldavx.ObjectRef, []string, string, error) {
 	return nil, nil, "", errors.New("not supported")
