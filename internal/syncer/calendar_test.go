@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -46,18 +47,8 @@ func (f *fakeCalDAV) Calendars(context.Context, caldavx.Account) ([]caldavx.Cale
 	for _, c := range f.cals {
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b caldavx.Calendar) int { return cmpString(a.URL, b.URL) })
+	slices.SortFunc(out, func(a, b caldavx.Calendar) int { return strings.Compare(a.URL, b.URL) })
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (f *fakeCalDAV) DefaultCalendarURL(context.Context, caldavx.Account) (string, error) {
