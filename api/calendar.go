@@ -149,7 +149,7 @@ type FreeBusyRequest struct {
 type FreeBusy struct {
 	Object    string     `json:"object"`
 	Email     string     `json:"email"`
-	TimeSlots []TimeSlot `json:"time_slots,omitempty"`
+	TimeSlots *[]TimeSlot `json:"time_slots,omitempty"` // present (maybe empty) on free_busy entries
 	Error     string     `json:"error,omitempty"`
 }
 

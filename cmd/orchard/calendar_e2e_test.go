@@ -77,6 +77,12 @@ func TestCalendarsOnRadicale(t *testing.T) {
 	if remote, _ = cl.Calendars(t.Context(), acct); remote[0].Name != "Work (team)" {
 		t.Fatalf("Radicale after rename: %+v", remote)
 	}
+	// Clearing the description removes it on the server.
+	st, v = s.call("PUT", base+"/calendars/"+calID, key, `{"description":""}`)
+	wantStatus(t, "clear description", st, v, 200, "")
+	if remote, _ = cl.Calendars(t.Context(), acct); remote[0].Description != "" {
+		t.Fatalf("Radicale kept the description %q", remote[0].Description)
+	}
 	st, v = s.call("PUT", base+"/calendars/"+calID, key, `{"timezone":"Mars/Olympus_Mons"}`)
 	wantStatus(t, "unknown timezone", st, v, 400, "timezone")
 	st, v = s.call("DELETE", base+"/calendars/"+calID, key, "")
@@ -274,6 +280,13 @@ func TestEventsOnRadicale(t *testing.T) {
 	}
 	if sl := slots[0].(map[string]any); int64(sl["start_time"].(float64)) != first.Unix() {
 		t.Fatalf("first busy slot %v, want the standup at %v", sl, first)
+	}
+
+	// A free window still answers time_slots, empty.
+	st, v = s.call("POST", base+"/calendars/free-busy", key, fmt.Sprintf(`{"start_time":%d,"end_time":%d,"emails":[%q]}`,
+		first.AddDate(1, 0, 0).Unix(), first.AddDate(1, 0, 1).Unix(), u.Email))
+	if slots, ok := list(v)[0].(map[string]any)["time_slots"].([]any); st != 200 || !ok || len(slots) != 0 {
+		t.Fatalf("free/busy of a free day: %d %v", st, v)
 	}
 
 	// Bad input: each a clear 4xx.

@@ -169,6 +169,9 @@ type Calendar struct {
 	URL         string // absolute, canonical (see the package documentation)
 	Name        string // DAV:displayname
 	Description string // CALDAV:calendar-description
+	// ClearDescription asks UpdateCalendar to remove the description (an
+	// empty Description leaves it alone).
+	ClearDescription bool
 	// Timezone is the TZID of the VTIMEZONE in CALDAV:calendar-timezone
 	// (normally an IANA name), "" if the calendar has none.
 	Timezone string

@@ -160,15 +160,24 @@ func (c *Client) UpdateCalendar(ctx context.Context, a Account, cal Calendar) er
 		return err
 	}
 	props, err := calendarSetProps(cal)
-	if err != nil || len(props) == 0 {
+	if err != nil || (len(props) == 0 && !cal.ClearDescription) {
 		return err
 	}
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n<d:propertyupdate")
 	writeNamespaces(&b)
-	b.WriteString("><d:set><d:prop>")
-	b.Write(props)
-	b.WriteString("</d:prop></d:set></d:propertyupdate>")
+	b.WriteString(">")
+	if len(props) > 0 {
+		b.WriteString("<d:set><d:prop>")
+		b.Write(props)
+		b.WriteString("</d:prop></d:set>")
+	}
+	if cal.ClearDescription {
+		// An empty value would leave the old one on some servers: remove
+		// the property (RFC 4918 §14.23).
+		fmt.Fprintf(&b, "<d:remove><d:prop><%s:%s/></d:prop></d:remove>", prefixOf(propCalendarDesc.Space), propCalendarDesc.Local)
+	}
+	b.WriteString("</d:propertyupdate>")
 
 	resp, err := c.do(ctx, a, request{method: "PROPPATCH", url: u, body: b.Bytes(), ctype: xmlType, write: true})
 	if err != nil {

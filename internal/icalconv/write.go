@@ -65,11 +65,16 @@ func (o *Object) Update(in api.EventInput, now time.Time) error {
 		return ErrNoMaster
 	}
 	n := o.clone()
+	oldStart, startErr := n.readDT(n.master.Props.Get(ical.PropDateTimeStart))
 	if err := n.apply(n.master, in, modeMaster); err != nil {
 		return err
 	}
 	if in.Recurrence != nil && len(*in.Recurrence) == 0 {
 		n.removeOverrides(func(*ical.Component) bool { return true })
+	} else if startErr == nil && o.series != nil {
+		if err := n.moveExceptions(oldStart); err != nil {
+			return err
+		}
 	}
 	bump(n.master, now)
 	if err := n.finish(); err != nil {
@@ -197,6 +202,58 @@ func (o *Object) newOverride(t time.Time) *ical.Component {
 	o.cal.Children = append(o.cal.Children, ov)
 	o.overrides = append(o.overrides, ov)
 	return ov
+}
+
+// moveExceptions keeps a series' exceptions on their occurrences when the
+// master's start moves (from oldStart): EXDATEs and the overrides'
+// RECURRENCE-IDs name occurrences by their original start, so they move
+// by the same wall-clock shift, as RFC 5545 clients do; otherwise a
+// deleted occurrence would come back and a moved one appear twice.
+func (o *Object) moveExceptions(oldStart dtv) error {
+	newStart, err := o.readDT(o.master.Props.Get(ical.PropDateTimeStart))
+	if err != nil {
+		return err
+	}
+	shift := newStart.wallClock().Sub(oldStart.wallClock())
+	if shift == 0 {
+		return nil
+	}
+	oldLoc, newLoc := oldStart.t.Location(), newStart.t.Location()
+	move := func(p *ical.Prop) error {
+		vals := strings.Split(p.Value, ",")
+		for i, v := range vals {
+			d, err := o.readDTValue(v, p.Params)
+			if err != nil {
+				return err
+			}
+			wall := asWall(d.t.In(oldLoc)).Add(shift)
+			switch {
+			case d.date:
+				vals[i] = wall.Format("20060102")
+			case d.utc:
+				vals[i] = fromWall(wall, newLoc).UTC().Format("20060102T150405Z")
+			case d.floating:
+				vals[i] = wall.Format("20060102T150405")
+			default:
+				vals[i] = fromWall(wall, newLoc).In(d.t.Location()).Format("20060102T150405")
+			}
+		}
+		p.Value = strings.Join(vals, ",")
+		return nil
+	}
+	for i := range o.master.Props[ical.PropExceptionDates] {
+		if err := move(&o.master.Props[ical.PropExceptionDates][i]); err != nil {
+			return err
+		}
+	}
+	for _, ov := range o.overrides {
+		if p := ov.Props.Get(ical.PropRecurrenceID); p != nil {
+			if err := move(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (o *Object) removeOverrides(match func(*ical.Component) bool) {

@@ -175,6 +175,7 @@ func calendarInput(in api.CalendarInput, base caldavx.Calendar) (caldavx.Calenda
 	}
 	if in.Description != nil {
 		c.Description = *in.Description
+		c.ClearDescription = *in.Description == "" && base.URL != ""
 	}
 	if in.Timezone != nil && *in.Timezone != "" {
 		if _, err := icalconv.LoadLocation(*in.Timezone); err != nil {

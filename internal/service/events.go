@@ -405,7 +405,7 @@ func (s *Service) FreeBusy(ctx context.Context, appID, grantRef string, in api.F
 			}
 			ownDone = true
 		}
-		out = append(out, api.FreeBusy{Object: "free_busy", Email: email, TimeSlots: own})
+		out = append(out, api.FreeBusy{Object: "free_busy", Email: email, TimeSlots: &own})
 	}
 	return out, nil
 }
