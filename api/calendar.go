@@ -147,10 +147,10 @@ type FreeBusyRequest struct {
 // FreeBusy is one entry of the free/busy answer: Object "free_busy" with
 // TimeSlots, or "error" with Error.
 type FreeBusy struct {
-	Object    string     `json:"object"`
-	Email     string     `json:"email"`
+	Object    string      `json:"object"`
+	Email     string      `json:"email"`
 	TimeSlots *[]TimeSlot `json:"time_slots,omitempty"` // present (maybe empty) on free_busy entries
-	Error     string     `json:"error,omitempty"`
+	Error     string      `json:"error,omitempty"`
 }
 
 // TimeSlot is one busy period.
