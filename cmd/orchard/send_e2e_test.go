@@ -534,3 +534,37 @@ func TestDraftsOnServer(t *testing.T) {
 	}
 	s.stop()
 }
+
+// A revoked password expires the grant when the sync's next login is
+// refused (here: after a restart); re-authenticating revives the same id.
+func TestGrantExpiresOnRefusedLogin(t *testing.T) {
+	env := testenv.Get(t)
+	u := env.NewUser(t)
+	dataDir := t.TempDir()
+	s, key, grant := mailServer(t, env, u, "ORCHARD_DATA_DIR="+dataDir)
+	waitFolder(t, s, key, grant, "inbox")
+	s.stop()
+	env.SetDovecotPassword(t, u.Email, "revoked-"+u.Password)
+	s = startServer(t, "ORCHARD_DATA_DIR="+dataDir, "ORCHARD_CA_FILE="+env.CAFile,
+		"ORCHARD_ICLOUD_IMAP_ADDR="+env.IMAPAddr, "ORCHARD_ICLOUD_SMTP_ADDR="+env.SMTPAddr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, v := s.call("GET", "/v3/grants/"+grant, key, "")
+		if data(v)["grant_status"] == "invalid" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grant still %v after its login was refused", data(v)["grant_status"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The user makes a new password and signs in again: same grant, valid.
+	st, v := s.call("POST", "/v3/connect/custom", key, fmt.Sprintf(`{"provider":"icloud","settings":{"username":%q,"password":%q}}`, u.Email, "revoked-"+u.Password))
+	if st != 201 || data(v)["id"] != grant || data(v)["grant_status"] != "valid" {
+		t.Fatalf("re-authentication: %d %v", st, v)
+	}
+	if strings.Contains(s.logs.String(), u.Password) {
+		t.Fatal("a password reached the log")
+	}
+	s.stop()
+}

@@ -66,6 +66,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		WindowDays: cfg.SyncWindowDays, PollInterval: cfg.SyncPollInterval,
 		CalDAV: calDAV, CalDAVURL: cfg.ICloudCalDAVURL, CalendarInterval: cfg.CalendarSyncInterval,
 		Credentials: func(g *store.Grant) (provider.Credentials, error) { return svc.Credentials(g) },
+		LoginRefused: func(ctx context.Context, grantID string) {
+			if err := svc.ExpireGrant(ctx, grantID); err != nil {
+				log.Warn("expire grant", "grant_id", grantID, "error", err)
+			}
+		},
 	})
 	svc = service.New(service.Deps{
 		Store: st, Box: box, Logger: log, ProviderTimeout: cfg.ProviderTimeout,

@@ -89,6 +89,11 @@ func (s *Service) ConnectCustom(ctx context.Context, appID string, in CustomAuth
 			return nil, storeErr(err, "grant")
 		}
 		s.log.InfoContext(ctx, "grant authenticated", "grant_id", g.ID, "provider", g.Provider, "new", isNew)
+		action := "updated" // a re-authentication revives the same grant
+		if isNew {
+			action = "created"
+		}
+		s.recordGrantChange(ctx, g.ID, action)
 		s.grantChanged(g.ID)
 		w := GrantWire(g)
 		return &w, nil

@@ -101,6 +101,7 @@ func (s *Service) UpdateGrant(ctx context.Context, appID, ref string, p GrantPat
 	if err := s.store.UpdateGrant(ctx, g); err != nil {
 		return nil, storeErr(err, "grant")
 	}
+	s.recordGrantChange(ctx, g.ID, "updated")
 	if p.Settings != nil {
 		s.grantChanged(g.ID)
 	}

@@ -114,20 +114,16 @@ func (s *Service) submit(ctx context.Context, g *store.Grant, m *compose.Message
 	return s.afterSend(ctx, g, m, creds, draft)
 }
 
-// refused marks the grant invalid when the SMTP server refused its
-// credentials: the app-specific password was revoked, and every further
-// call would fail the same way until the user signs in again.
+// refused expires the grant when the SMTP server refused its
+// credentials: every further call would fail the same way until the user
+// signs in again.
 func (s *Service) refused(ctx context.Context, g *store.Grant, err error) {
-	if provider.KindOf(err) != provider.KindAuth || g.Status == GrantInvalid {
+	if provider.KindOf(err) != provider.KindAuth {
 		return
 	}
-	g.Status = GrantInvalid
-	if err := s.store.UpdateGrant(context.WithoutCancel(ctx), g); err != nil {
-		s.log.Warn("mark grant invalid", "grant_id", g.ID, "error", err)
-		return
+	if err := s.ExpireGrant(ctx, g.ID); err != nil {
+		s.log.Warn("expire grant", "grant_id", g.ID, "error", err)
 	}
-	s.log.Info("grant marked invalid: SMTP refused its credentials", "grant_id", g.ID)
-	s.grantChanged(g.ID)
 }
 
 // afterSend files the sent message in Sent (once) and removes the draft

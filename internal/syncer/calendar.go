@@ -148,6 +148,7 @@ func (w *worker) calendarLoop(ctx context.Context) {
 			wait = max(backoff(failures), min(o.CalendarInterval, backoffMin))
 			if provider.KindOf(err) == provider.KindAuth {
 				wait = max(wait, authBackoffMin)
+				w.loginRefused(ctx)
 			}
 			cs.acct.Home = "" // the home may have moved: discover again
 			w.log.Warn("calendar sync failed", "error", err, "retry_in", wait.Round(time.Second))

@@ -63,6 +63,10 @@ type Options struct {
 	// ReconcileInterval is how often the supervisor compares its workers
 	// with the valid grants in the store. Default 30 s.
 	ReconcileInterval time.Duration
+	// LoginRefused is called when the provider refuses a grant's login
+	// (IMAP or CalDAV): the owner marks the grant invalid, which stops its
+	// worker. Transient failures never call it.
+	LoginRefused func(ctx context.Context, grantID string)
 	// CalDAV, when set, syncs iCloud grants' calendars, starting
 	// discovery at CalDAVURL, every CalendarInterval (default 60 s) and
 	// when CalendarChanged is called.

@@ -56,6 +56,7 @@ func (w *worker) run(ctx context.Context) {
 		wait := backoff(failures)
 		if provider.KindOf(err) == provider.KindAuth {
 			wait = max(wait, authBackoffMin)
+			w.loginRefused(ctx)
 		}
 		w.log.Warn("sync session ended", "error", err, "retry_in", wait.Round(time.Second))
 		w.sup.setStatus(w.grant.ID, func(s *Status) {
@@ -83,4 +84,13 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// loginRefused reports a refused login to the supervisor's owner, which
+// expires the grant (and so stops this worker).
+func (w *worker) loginRefused(ctx context.Context) {
+	if f := w.sup.opts.LoginRefused; f != nil {
+		w.log.Warn("the provider refused the grant's login")
+		f(context.WithoutCancel(ctx), w.grant.ID)
+	}
 }
