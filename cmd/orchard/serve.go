@@ -26,6 +26,7 @@ import (
 	"github.com/orchard-mail/orchard/internal/store/postgres"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
 	"github.com/orchard-mail/orchard/internal/syncer"
+	"github.com/orchard-mail/orchard/internal/webhook"
 )
 
 // shutdownGrace is how long in-flight requests get after SIGTERM.
@@ -61,6 +62,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	calDAV := caldavx.New(caldavx.Options{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout})
 	defer calDAV.CloseIdleConnections()
 	var svc *service.Service
+	hooks := &lateDispatcher{}
+	hookClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig.Clone(), Proxy: http.ProxyFromEnvironment}}
 	sup := syncer.New(syncer.Options{
 		Store: st, Dialer: imapDialer, Logger: log.With("component", "syncer"),
 		WindowDays: cfg.SyncWindowDays, PollInterval: cfg.SyncPollInterval,
@@ -77,11 +80,20 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Mailbox: &mailbox.Mailbox{Dialer: imapDialer}, Syncer: sup,
 		Sender: smtpDialer, SendLimits: cfg.SendLimits,
 		CalDAV: calDAV, ICloudCalDAVURL: cfg.ICloudCalDAVURL,
+		Webhooks: hooks, WebhookClient: hookClient,
 		SentCopyWait:   map[string]time.Duration{"icloud": cfg.ICloudSentCopyWait},
 		ICloudIMAPAddr: cfg.ICloudIMAPAddr, ICloudSMTPAddr: cfg.ICloudSMTPAddr,
 		ICloud: &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},
 		IMAP:   &imap.Verifier{IMAP: imapDialer, SMTP: smtpDialer},
 	})
+
+	dispatcher, err := webhook.New(webhook.Options{Store: st, Renderer: svc, OpenSecret: svc.WebhookSecret,
+		Client: hookClient, Logger: log.With("component", "webhook"),
+		AttemptTimeout: cfg.WebhookTimeout, Lease: 3 * cfg.WebhookTimeout})
+	if err != nil {
+		return err
+	}
+	hooks.d = dispatcher
 
 	if err := bootstrap(ctx, svc, stdout); err != nil {
 		return err
@@ -111,6 +123,18 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		stopSync()
 		<-synced
 	}()
+	hookCtx, stopHooks := context.WithCancel(context.Background())
+	hooked := make(chan struct{})
+	go func() {
+		defer close(hooked)
+		_ = dispatcher.Run(hookCtx)
+	}()
+	// The dispatcher stops after the sync (whose last batches it may
+	// still deliver on the next start: they are in the store).
+	defer func() {
+		stopHooks()
+		<-hooked
+	}()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -130,8 +154,19 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	stopSync()
 	<-synced
+	stopHooks()
+	<-hooked
 	log.Info("stopped")
 	return nil
+}
+
+// lateDispatcher lets the service reach the webhook dispatcher, which is
+// built from the service (its renderer and secrets).
+type lateDispatcher struct{ d *webhook.Dispatcher }
+
+func (l *lateDispatcher) Notify() { l.d.Notify() }
+func (l *lateDispatcher) Publish(ctx context.Context, n webhook.Notification) error {
+	return l.d.Publish(ctx, n)
 }
 
 // bootstrap creates the "default" application on an empty database and

@@ -46,6 +46,9 @@ type Config struct {
 	// SendLimits are the sending limits per provider: quota's defaults
 	// with ORCHARD_SEND_LIMITS applied.
 	SendLimits map[string]quota.Limits
+	// WebhookTimeout bounds one webhook POST (Nylas: 10 s); a claimed
+	// delivery is a node's for three times that.
+	WebhookTimeout time.Duration
 	// CalendarSyncInterval is how often iCloud calendars are synced
 	// (besides right after Orchard's own writes).
 	CalendarSyncInterval time.Duration
@@ -74,6 +77,7 @@ const (
 	EnvSendLimits      = "ORCHARD_SEND_LIMITS"
 	EnvICloudSentWait  = "ORCHARD_ICLOUD_SENT_COPY_WAIT"
 	EnvCalendarSync    = "ORCHARD_CALENDAR_SYNC_INTERVAL"
+	EnvWebhookTimeout  = "ORCHARD_WEBHOOK_TIMEOUT"
 )
 
 // Load builds a Config from getenv (os.Getenv in production, a map in
@@ -146,6 +150,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ProviderTimeout = parseDuration(get(EnvProviderTimeout, "30s"), EnvProviderTimeout, bad)
 	c.SyncPollInterval = parseDuration(get(EnvSyncPoll, "60s"), EnvSyncPoll, bad)
 	c.CalendarSyncInterval = parseDuration(get(EnvCalendarSync, "60s"), EnvCalendarSync, bad)
+	c.WebhookTimeout = parseDuration(get(EnvWebhookTimeout, "10s"), EnvWebhookTimeout, bad)
 	c.MaxBodyBytes = int64(parseInt(get(EnvMaxBodyBytes, strconv.Itoa(1<<20)), 1024, 1<<30, EnvMaxBodyBytes, bad))
 	c.MaxSendBytes = int64(parseInt(get(EnvMaxSendBytes, strconv.Itoa(36<<20)), 1024, 1<<30, EnvMaxSendBytes, bad))
 	c.SendLimits = parseSendLimits(get(EnvSendLimits, ""), bad)

@@ -112,6 +112,22 @@ func (s *server) routes() {
 	m.Handle("PUT /v3/grants/{grant}/events/{id}", s.app(s.updateEvent))
 	m.Handle("DELETE /v3/grants/{grant}/events/{id}", s.app(s.deleteEvent))
 
+	m.Handle("GET /v3/webhooks", s.app(s.listWebhooks))
+	m.Handle("POST /v3/webhooks", s.app(s.createWebhook))
+	m.Handle("GET /v3/webhooks/ip-addresses", s.app(s.webhookIPAddresses))
+	m.Handle("POST /v3/webhooks/mock-payload", s.app(s.mockPayload))
+	m.Handle("POST /v3/webhooks/send-test-event", s.app(s.sendTestEvent))
+	m.Handle("GET /v3/webhooks/{id}", s.app(s.getWebhook))
+	m.Handle("PUT /v3/webhooks/{id}", s.app(s.updateWebhook))
+	m.Handle("DELETE /v3/webhooks/{id}", s.app(s.deleteWebhook))
+	// The Node SDK rotates with POST …/rotate-secret/{id}, the Python SDK
+	// with PUT …/{id}/rotate-secret.
+	m.Handle("POST /v3/webhooks/rotate-secret/{id}", s.app(s.rotateWebhookSecret))
+	m.Handle("PUT /v3/webhooks/{id}/rotate-secret", s.app(s.rotateWebhookSecret))
+	// Orchard extensions: what was delivered, and replaying one.
+	m.Handle("GET /v3/webhooks/{id}/deliveries", s.app(s.listDeliveries))
+	m.Handle("POST /v3/webhooks/{id}/deliveries/{delivery}/replay", s.app(s.replayDelivery))
+
 	m.HandleFunc("/", s.noRoute)
 }
 

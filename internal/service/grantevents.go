@@ -18,6 +18,7 @@ func (s *Service) recordGrantChange(ctx context.Context, grantID, action string)
 	if err != nil {
 		s.log.Warn("record grant change", "grant_id", grantID, "action", action, "error", err)
 	}
+	s.notifyWebhooks()
 }
 
 // ExpireGrant marks a grant invalid because its provider refused its

@@ -118,6 +118,7 @@ func (s *Service) DeleteGrant(ctx context.Context, appID, ref string) error {
 	if err := s.store.DeleteGrant(ctx, appID, g.ID); err != nil {
 		return storeErr(err, "grant")
 	}
+	s.publishGrantDeleted(ctx, g)
 	s.grantChanged(g.ID)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/orchard-mail/orchard/internal/provider"
@@ -47,6 +48,10 @@ type Deps struct {
 	// is where their discovery starts.
 	CalDAV          CalDAV
 	ICloudCalDAVURL string
+	// Webhooks is the dispatcher, woken after writes; WebhookClient makes
+	// the challenge and test requests (nil: http.DefaultClient).
+	Webhooks      Dispatcher
+	WebhookClient *http.Client
 	// SendLimits are the sending limits per provider (nil:
 	// quota.DefaultLimits).
 	SendLimits map[string]quota.Limits
@@ -76,7 +81,10 @@ type Service struct {
 	sender  Sender
 	caldav  CalDAV
 	quota   *quota.Quota
-	timeout time.Duration
+
+	dispatcher Dispatcher
+	hookClient *http.Client
+	timeout    time.Duration
 
 	sendTimeout  time.Duration
 	sentCopyWait map[string]time.Duration
@@ -90,7 +98,7 @@ type Service struct {
 // New returns a Service.
 func New(d Deps) *Service {
 	s := &Service{store: d.Store, box: d.Box, icloud: d.ICloud, imap: d.IMAP, mailbox: d.Mailbox, syncer: d.Syncer,
-		sender: d.Sender, caldav: d.CalDAV, icloudCalDAVURL: d.ICloudCalDAVURL, timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
+		sender: d.Sender, caldav: d.CalDAV, dispatcher: d.Webhooks, hookClient: d.WebhookClient, icloudCalDAVURL: d.ICloudCalDAVURL, timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
 		sendTimeout: d.SendTimeout, sentCopyWait: d.SentCopyWait,
 		icloudIMAPAddr: d.ICloudIMAPAddr, icloudSMTPAddr: d.ICloudSMTPAddr}
 	if s.now == nil {
