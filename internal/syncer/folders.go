@@ -65,7 +65,10 @@ func (s *syncSession) syncFolderList(ctx context.Context) error {
 			if !exists {
 				action = "created"
 			}
-			b.Changes = append(b.Changes, store.Change{GrantID: grantID, ObjectType: "folder", ObjectID: f.ID, Action: action})
+			// A grant's first folder list is history, not news.
+			if len(known) > 0 {
+				b.Changes = append(b.Changes, store.Change{GrantID: grantID, ObjectType: "folder", ObjectID: f.ID, Action: action})
+			}
 		}
 		folders = append(folders, f)
 	}
