@@ -50,6 +50,7 @@ type Store interface {
 	CalendarStore
 	SendLog
 	IdempotencyStore
+	WebhookStore
 
 	// Applications.
 	CreateApplication(ctx context.Context, app *Application) error
