@@ -118,7 +118,12 @@ func storeFetched(ctx context.Context, st Store, grantID string, since time.Time
 		inBatch[msg.ID] = true
 		if old, ok := known[msg.ID]; ok {
 			msg.ThreadID = old.ThreadID
-			b.Changes = append(b.Changes, store.Change{GrantID: grantID, ObjectType: "message", ObjectID: msg.ID, Action: "updated"})
+			// A known message found again by an initial or refetching
+			// pass (a UIDVALIDITY change, a copy in another folder) is
+			// not news either.
+			if notify {
+				b.Changes = append(b.Changes, store.Change{GrantID: grantID, ObjectType: "message", ObjectID: msg.ID, Action: "updated"})
+			}
 		} else {
 			if msg.ThreadID, err = threads.assign(ctx, msg); err != nil {
 				return 0, err
