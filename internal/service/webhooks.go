@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -195,10 +196,11 @@ func applyWebhookInput(w *store.Webhook, in WebhookInput) error {
 
 // verifyWebhookURL runs the challenge: the URL must echo it within 10 s.
 func (s *Service) verifyWebhookURL(ctx context.Context, u string) error {
-	if err := webhook.VerifyURL(ctx, s.webhookClient(), u); err != nil {
-		return invalid("webhook_url did not pass verification: %v. Orchard sends GET %s?challenge=<value> and expects 200 with exactly <value> as the body within 10 seconds", err, u)
+	err := webhook.VerifyURL(ctx, s.webhookClient(), u)
+	if errors.Is(err, webhook.ErrVerification) {
+		return invalid("%v. Orchard sends GET %s?challenge=<value> and expects 200 with exactly <value> as the body within 10 seconds", err, u)
 	}
-	return nil
+	return err
 }
 
 func (s *Service) webhookClient() *http.Client {
