@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,12 +87,25 @@ func (s *Service) Render(ctx context.Context, ch store.Change) (webhook.Notifica
 	default:
 		return n, false, nil
 	}
-	raw, err := json.Marshal(obj)
+	raw, err := marshalObject(obj)
 	if err != nil {
 		return n, false, err
 	}
 	n.Object = raw
 	return n, true, nil
+}
+
+// marshalObject encodes a notification's object as the REST API writes it:
+// without json.Marshal's escaping of <, > and &, which would make HTML
+// bodies up to six times longer (and so truncated sooner).
+func marshalObject(obj any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
 // grantObject is the data.object of grant notifications.
@@ -144,7 +158,7 @@ func (s *Service) publishGrantDeleted(ctx context.Context, g *store.Grant) {
 	if s.dispatcher == nil {
 		return
 	}
-	raw, _ := json.Marshal(grantObject(g, "deleted"))
+	raw, _ := marshalObject(grantObject(g, "deleted"))
 	n := webhook.Notification{ApplicationID: g.ApplicationID, GrantID: g.ID, Type: "grant.deleted",
 		Source: webhook.SourceSystem, Object: raw}
 	if err := s.dispatcher.Publish(context.WithoutCancel(ctx), n); err != nil {

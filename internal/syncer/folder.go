@@ -57,6 +57,9 @@ func (s *syncSession) syncFolder(ctx context.Context, f *store.Folder) error {
 	f.UIDValidity = uidValidity
 	serverUIDNext := uint32(sel.UIDNext)
 	var fetched, notified int
+	// Mail fetched by this pass comes with its current flags: its flags
+	// need no second look (and its "created" no "updated" after it).
+	fetchedFrom := f.UIDNext
 
 	// 2. New mail since the last pass.
 	if f.UIDNext > 0 && serverUIDNext > f.UIDNext {
@@ -107,7 +110,7 @@ func (s *syncSession) syncFolder(ctx context.Context, f *store.Folder) error {
 	b := &store.MailBatch{GrantID: grantID}
 	// Right after an initial sync the flags are the ones just fetched.
 	if !initial {
-		if err := s.syncFlags(ctx, f, sel, b); err != nil {
+		if err := s.syncFlags(ctx, f, sel, fetchedFrom, b); err != nil {
 			return err
 		}
 	}
@@ -208,7 +211,7 @@ func (s *syncSession) search(ctx context.Context, o Options, uids imap.UIDSet) (
 // syncFlags reads the flags of stored copies: only the changed ones with
 // CONDSTORE, all of them without (then no change can be told from no
 // change, so no change rows are written).
-func (s *syncSession) syncFlags(ctx context.Context, f *store.Folder, sel *imap.SelectData, b *store.MailBatch) error {
+func (s *syncSession) syncFlags(ctx context.Context, f *store.Folder, sel *imap.SelectData, fetchedFrom uint32, b *store.MailBatch) error {
 	st := s.w.sup.opts.Store
 	useModSeq := s.condstore && f.HighestModSeq > 0 && sel.HighestModSeq > 0
 	if useModSeq && sel.HighestModSeq <= f.HighestModSeq {
@@ -232,7 +235,7 @@ func (s *syncSession) syncFlags(ctx context.Context, f *store.Folder, sel *imap.
 			return err
 		}
 		for _, m := range msgs {
-			if m.UID == 0 || !containsUID(stored, uint32(m.UID)) {
+			if m.UID == 0 || !containsUID(stored, uint32(m.UID)) || (fetchedFrom > 0 && uint32(m.UID) >= fetchedFrom) {
 				continue
 			}
 			updates = append(updates, store.FlagUpdate{FolderID: f.ID, UID: uint32(m.UID), Flags: flagStrings(m.Flags), ModSeq: m.ModSeq})
