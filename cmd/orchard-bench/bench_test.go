@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +219,114 @@ func TestSendCheckProblems(t *testing.T) {
 			t.Errorf("%s: problems %v", name, p)
 		}
 	}
+}
+
+// The webhook command end to end against the test environment, small: real
+// grants, a real Orchard and receiver; it fails when a notification is
+// missing, duplicated or wrong.
+func TestWebhookCommand(t *testing.T) {
+	testenv.Get(t) // skips without the test environment (fails in CI)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := webhookCommand(ctx, []string{"-grants", "2", "-n", "6", "-folder-n", "2", "-history", "2", "-interval", "50ms",
+		"-folder-poll", "1s", "-drain", "30s", "-timeout", "2m"}, &out)
+	report := out.String()
+	if err != nil {
+		t.Fatalf("webhook: %v\n%s", err, report)
+	}
+	for _, want := range []string{
+		"| baseline: Dovecot announces it (`EXISTS` at the bench's IDLE) | 6 |",
+		"| **Orchard**: `message.created` at the receiver | 6 |",
+		"**Orchard / Dovecot: p50 ",
+		"| store: `ApplyMailBatch` with its change row |",
+		"restarted with **poll interval 1 s**",
+		"| **Orchard**: `message.created` at the receiver (poll 1 s) | 2 |",
+		"| INBOX: messages with a notification | 6 | 6 | yes |",
+		"| Archive: messages with a notification | 2 | 2 | yes |",
+		"| notifications of other mail (the history the initial sync found) or of other types | 0 | 0 | yes |",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	if strings.Contains(report, "**NO**") {
+		t.Errorf("notifications not accounted for:\n%s", report)
+	}
+}
+
+// analyzeHooks tells lost, duplicated, redelivered, misaddressed and
+// unexpected notifications apart, and times the rest.
+func TestAnalyzeHooks(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	msg := func(seq int) *hookMsg {
+		return &hookMsg{seq: seq, grant: seq % 2, folder: "INBOX", subject: fmt.Sprintf("s%d", seq), pos: seq/2 + 1,
+			submit: at(1000 * seq), stored: at(1000*seq + 4)}
+	}
+	part := &hookPart{folder: "INBOX", msgs: []*hookMsg{msg(0), msg(1), msg(2), msg(3), msg(4)}}
+	post := func(id string, seq, after int, grant, folder string) hookPost {
+		return hookPost{id: id, typ: "message.created", attempt: 1, at: at(1000*seq + after), objectID: "m" + id,
+			grantID: grant, subject: fmt.Sprintf("s%d", seq), folders: []string{folder}}
+	}
+	posts := []hookPost{
+		post("a", 0, 600, "g0", "in0"),                        // fine
+		post("b", 1, 700, "g1", "in1"),                        // fine …
+		post("b", 1, 900, "g1", "in1"),                        // … and redelivered under its id
+		post("c", 2, 650, "g0", "in0"),                        // two ids for one message
+		post("d", 2, 800, "g0", "in0"),                        //
+		post("e", 4, 620, "g1", "elsewhere"),                  // the wrong folder
+		{id: "f", typ: "message.created", subject: "history"}, // found by the initial sync
+		{id: "g", typ: "message.updated", subject: "s0"},      // another type
+	}
+	posts[2].attempt = 2
+	times := newHookTimes()
+	times.batch["ma"] = [2]time.Time{at(520), at(530)}
+	times.enqueued["a"] = at(580)
+	times.claimed["a"] = at(590)
+	r := &hookResult{}
+	exists := func(m *hookMsg) (time.Time, bool) { return at(1000*m.seq + 500), m.seq != 3 }
+	where := func(m *hookMsg) (string, string) { return fmt.Sprintf("g%d", m.grant), fmt.Sprintf("in%d", m.grant) }
+	o := analyzeHooks([]*hookPart{part}, posts, r, exists, where, times)[0]
+
+	if o.notified != 4 || len(o.lost) != 1 || o.lost[0].seq != 3 {
+		t.Errorf("notified %d, lost %v", o.notified, o.lost)
+	}
+	if o.dupMsgs != 1 || o.extraIDs != 1 || o.wrong != 1 {
+		t.Errorf("duplicates %d (%d extra ids), wrong %d", o.dupMsgs, o.extraIDs, o.wrong)
+	}
+	if r.redelivered != 1 || r.retried != 1 || r.unexpected != 2 {
+		t.Errorf("redelivered %d, retried %d, unexpected %d", r.redelivered, r.retried, r.unexpected)
+	}
+	// Each message's earliest notification counts: 600, 700, 650, 620 ms.
+	if want := []time.Duration{600, 700, 650, 620}; !slices.Equal(o.latency, scaleMS(want)) {
+		t.Errorf("latency %v", o.latency)
+	}
+	if want := []time.Duration{100, 200, 150, 120}; len(o.baseline) != 4 || !slices.Equal(o.diff, scaleMS(want)) {
+		t.Errorf("baseline %v, diff %v", o.baseline, o.diff)
+	}
+	// Only message 0 has every timestamp: delivery 0 → EXISTS 500 → batch
+	// 520–530 → enqueued 580 → claimed 590 → arrived 600.
+	if o.phasesFor != 1 || len(o.phases) != 6 {
+		t.Fatalf("phases for %d messages: %v", o.phasesFor, o.phases)
+	}
+	for i, want := range scaleMS([]time.Duration{500, 20, 10, 50, 10, 10}) {
+		if o.phases[i][0] != want {
+			t.Errorf("phase %d: %v, want %v", i, o.phases[i][0], want)
+		}
+	}
+	// Lost, duplicated, wrong, unseen by the baseline, redelivered,
+	// retried, unexpected.
+	r.inbox = o
+	if p := r.problems(); len(p) != 7 {
+		t.Errorf("problems: %q", p)
+	}
+}
+
+func scaleMS(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d * time.Millisecond
+	}
+	return out
 }

@@ -7,6 +7,7 @@
 //	orchard-bench list [-n 100000] [-r 2000]
 //	orchard-bench idle [-grants 1000]
 //	orchard-bench send [-n 200] [-size 20000]
+//	orchard-bench webhook [-grants 20] [-n 200] [-folder-n 20]
 //
 // See README.md next to this file.
 package main
@@ -45,6 +46,8 @@ func main() {
 		err = runIdle(ctx, args)
 	case "send":
 		err = runSend(ctx, args)
+	case "webhook":
+		err = runWebhook(ctx, args)
 	case "-h", "-help", "--help", "help":
 		usage(os.Stdout)
 		return
@@ -70,6 +73,7 @@ commands (each prints a Markdown report; -h after a command lists its flags):
   list   GET /v3/grants/{id}/messages latency on a large store vs GET /healthz
   idle   memory per grant with many grants connected and IDLEing
   send   POST /v3/grants/{id}/messages/send latency vs a raw SMTP submission
+  webhook  delivery-to-webhook latency of new mail vs Dovecot's own IDLE notice
 
 The test environment must be running and loaded: . /tmp/orchard-testenv/env
 `)
