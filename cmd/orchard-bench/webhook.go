@@ -313,6 +313,7 @@ func setupWebhook(ctx context.Context, cl *cleanups, f webhookFlags) (*hookBench
 			WindowDays: cfg.SyncWindowDays, PollInterval: poll,
 			CalDAV: calDAV, CalDAVURL: cfg.ICloudCalDAVURL, CalendarInterval: cfg.CalendarSyncInterval,
 			Credentials: func(g *store.Grant) (provider.Credentials, error) { return svc.Credentials(g) },
+			Changed:     hooks.Notify,
 			LoginRefused: func(ctx context.Context, grantID string) {
 				if err := svc.ExpireGrant(ctx, grantID); err != nil {
 					log.Warn("expire grant", "grant_id", grantID, "error", err)
@@ -729,7 +730,11 @@ func (s *switchSyncer) BeginCalendarWrite(id string) func() { return s.get().Beg
 // service (serve.go's lateDispatcher).
 type hookLate struct{ d *webhook.Dispatcher }
 
-func (l *hookLate) Notify() { l.d.Notify() }
+func (l *hookLate) Notify() {
+	if d := l.d; d != nil {
+		d.Notify()
+	}
+}
 
 func (l *hookLate) Publish(ctx context.Context, n webhook.Notification) error {
 	return l.d.Publish(ctx, n)
@@ -1343,7 +1348,7 @@ func reportWebhook(w io.Writer, b *hookBench, r *hookResult) {
 			"Dovecot announces it (delivery → `EXISTS` at the bench's IDLE; Orchard's IDLE hears it about then)",
 			"syncer: wakes, ends IDLE, SELECT, UID FETCH, parse, thread (→ `ApplyMailBatch` called)",
 			"store: `ApplyMailBatch` with its change row",
-			"dispatcher: notices the change row (polls every " + human(b.dispPoll) + "; the syncer does not wake it), renders, enqueues (→ `EnqueueDeliveries` returned)",
+			"dispatcher: notices the change row (woken by the syncer after each batch with change rows; else it polls every " + human(b.dispPoll) + "), renders, enqueues (→ `EnqueueDeliveries` returned)",
 			"dispatcher: claims the delivery (→ `ClaimDeliveries` returned)",
 			"POST: webhook and secret read, signed, sent, body read by the receiver",
 		}, o.phases)

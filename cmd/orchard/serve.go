@@ -69,6 +69,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		WindowDays: cfg.SyncWindowDays, PollInterval: cfg.SyncPollInterval,
 		CalDAV: calDAV, CalDAVURL: cfg.ICloudCalDAVURL, CalendarInterval: cfg.CalendarSyncInterval,
 		Credentials: func(g *store.Grant) (provider.Credentials, error) { return svc.Credentials(g) },
+		Changed:     hooks.Notify,
 		LoginRefused: func(ctx context.Context, grantID string) {
 			if err := svc.ExpireGrant(ctx, grantID); err != nil {
 				log.Warn("expire grant", "grant_id", grantID, "error", err)
@@ -164,7 +165,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 // built from the service (its renderer and secrets).
 type lateDispatcher struct{ d *webhook.Dispatcher }
 
-func (l *lateDispatcher) Notify() { l.d.Notify() }
+// Notify is safe before the dispatcher exists (the sync starts later, but
+// say so rather than rely on it).
+func (l *lateDispatcher) Notify() {
+	if d := l.d; d != nil {
+		d.Notify()
+	}
+}
 func (l *lateDispatcher) Publish(ctx context.Context, n webhook.Notification) error {
 	return l.d.Publish(ctx, n)
 }

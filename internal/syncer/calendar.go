@@ -118,7 +118,13 @@ func (cs *calendarSync) apply(ctx context.Context, b *store.CalendarBatch) error
 	if g.inflight > 0 || g.gen != cs.gen {
 		return errCalendarRaced
 	}
-	return cs.w.sup.opts.Store.ApplyCalendarBatch(ctx, b)
+	if err := cs.w.sup.opts.Store.ApplyCalendarBatch(ctx, b); err != nil {
+		return err
+	}
+	if len(b.Changes) > 0 {
+		cs.w.sup.changed()
+	}
+	return nil
 }
 
 // syncsCalendars tells whether the grant has calendars to sync: iCloud

@@ -82,7 +82,11 @@ func (s *syncSession) store(ctx context.Context, f *store.Folder, msgs []fetched
 	if o.WindowDays > 0 {
 		since = o.Now().AddDate(0, 0, -o.WindowDays)
 	}
-	return storeFetched(ctx, o.Store, s.w.grant.ID, since, f, msgs, notify, prepare)
+	n, err := storeFetched(ctx, o.Store, s.w.grant.ID, since, f, msgs, notify, prepare)
+	if err == nil && notify {
+		s.w.sup.changed()
+	}
+	return n, err
 }
 
 // storeFetched is store without a session: messages received before since

@@ -124,6 +124,9 @@ func (s *syncSession) syncFolder(ctx context.Context, f *store.Folder) error {
 	if err := st.ApplyMailBatch(ctx, b); err != nil {
 		return err
 	}
+	if len(b.Changes) > 0 {
+		s.w.sup.changed()
+	}
 	if fetched > 0 || len(b.FlagUpdates) > 0 || len(b.RemovedLocations) > 0 {
 		log.Info("folder synced", "fetched", fetched, "notified", notified, "flag_changes", len(b.FlagUpdates),
 			"expunged", len(b.RemovedLocations), "duration", time.Since(started).Round(time.Millisecond))

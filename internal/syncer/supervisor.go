@@ -63,6 +63,10 @@ type Options struct {
 	// ReconcileInterval is how often the supervisor compares its workers
 	// with the valid grants in the store. Default 30 s.
 	ReconcileInterval time.Duration
+	// Changed, when set, is called after the sync wrote change rows, so
+	// that the webhook dispatcher picks them up at once rather than at
+	// its next poll.
+	Changed func()
 	// LoginRefused is called when the provider refuses a grant's login
 	// (IMAP or CalDAV): the owner marks the grant invalid, which stops its
 	// worker. Transient failures never call it.
@@ -185,6 +189,13 @@ func (s *Supervisor) Status(grantID string) (Status, bool) {
 	defer s.mu.Unlock()
 	st, ok := s.status[grantID]
 	return st, ok
+}
+
+// changed tells the owner that change rows were written.
+func (s *Supervisor) changed() {
+	if s.opts.Changed != nil {
+		s.opts.Changed()
+	}
 }
 
 func (s *Supervisor) setStatus(grantID string, f func(*Status)) {
