@@ -48,8 +48,18 @@ func FreshPostgresDB(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("testenv: drop %s: %v", name, err)
+		// A backend the orchard role may not terminate (a server worker)
+		// can hold the database for a moment: retry before giving up.
+		for attempt := 1; ; attempt++ {
+			_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			if err == nil {
+				return
+			}
+			if attempt == 10 || ctx.Err() != nil {
+				t.Errorf("testenv: drop %s: %v", name, err)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 	u, err := url.Parse(admin)

@@ -348,6 +348,9 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 100
+# Test databases live seconds: an autovacuum worker (owned by postgres) on
+# one makes the orchard role's DROP DATABASE ... WITH (FORCE) fail.
+autovacuum = off
 CF
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/postgres.log" -w -t 20 start \
   </dev/null >>"$PG/pg_ctl.log" 2>&1 || fail "postgres did not start" "$PG/pg_ctl.log" "$PG/postgres.log"
