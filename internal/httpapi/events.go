@@ -77,13 +77,20 @@ func (s *server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	return writeData(w, r, http.StatusOK, selectFields(r, e)[0])
 }
 
-func (s *server) createEvent(w http.ResponseWriter, r *http.Request) error {
+// eventRequest reads the calendar_id and the body of an event write.
+func eventRequest(r *http.Request) (string, api.EventInput, error) {
+	var in api.EventInput
 	cal, err := calendarParam(r)
 	if err != nil {
-		return err
+		return "", in, err
 	}
-	var in api.EventInput
-	if err := decodeJSON(r, &in); err != nil {
+	err = decodeJSON(r, &in)
+	return cal, in, err
+}
+
+func (s *server) createEvent(w http.ResponseWriter, r *http.Request) error {
+	cal, in, err := eventRequest(r)
+	if err != nil {
 		return err
 	}
 	_, e, err := s.svc.CreateEvent(r.Context(), appID(r), r.PathValue("grant"), cal, in)
@@ -94,12 +101,8 @@ func (s *server) createEvent(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) updateEvent(w http.ResponseWriter, r *http.Request) error {
-	cal, err := calendarParam(r)
+	cal, in, err := eventRequest(r)
 	if err != nil {
-		return err
-	}
-	var in api.EventInput
-	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
 	_, e, err := s.svc.UpdateEvent(r.Context(), appID(r), r.PathValue("grant"), cal, r.PathValue("id"), in)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // Radicale's users live in a plain htpasswd file ("email:password" lines,
@@ -57,45 +56,8 @@ func (e *Env) RadicaleCollections(email string) string {
 	return filepath.Join(filepath.Dir(e.RadicaleUsers), "collections", "collection-root", email)
 }
 
-// editRadicaleUsers rewrites Radicale's users file through edit, which gets
-// and returns its lines (each with its newline), under an flock on a
-// sibling lock file that serialises writers across test processes.
+// editRadicaleUsers rewrites Radicale's users file through edit (see
+// editUsersFile). Radicale reads it on every login: no wait is needed.
 func (e *Env) editRadicaleUsers(edit func(lines [][]byte) [][]byte) error {
-	lock, err := os.OpenFile(e.RadicaleUsers+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("locking %s: %w", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-
-	st, err := os.Stat(e.RadicaleUsers)
-	if err != nil {
-		return err
-	}
-	data, err := os.ReadFile(e.RadicaleUsers)
-	if err != nil {
-		return err
-	}
-	lines := edit(bytes.SplitAfter(data, []byte("\n")))
-
-	tmp, err := os.CreateTemp(filepath.Dir(e.RadicaleUsers), ".users-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(bytes.Join(lines, nil)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), e.RadicaleUsers)
+	return editUsersFile(e.RadicaleUsers, edit, false)
 }

@@ -158,13 +158,31 @@ func (e *Env) replaceDovecotPassword(email, password string) (string, error) {
 	return old, err
 }
 
-// editDovecotUsers rewrites Dovecot's passwd-file through edit, which gets
-// and returns its lines (each with its newline). An flock on a sibling
-// lock file serializes writers across test processes; the file is
-// replaced atomically, and the call returns once Dovecot is certain to
-// see the change.
+// editDovecotUsers rewrites Dovecot's passwd-file through edit (see
+// editUsersFile) and returns once Dovecot is certain to see the change.
 func (e *Env) editDovecotUsers(edit func(lines [][]byte) [][]byte) error {
-	lock, err := os.OpenFile(e.DovecotUsers+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	// Dovecot notices a change by mtime (whole seconds) and size. Passwords of
+	// the same length rewritten within one second would go unnoticed, so the
+	// mtime moves by at least one second each time.
+	if err := editUsersFile(e.DovecotUsers, edit, true); err != nil {
+		return err
+	}
+	// Dovecot stats the file at most once per second of its clock (and not
+	// again within the second of its last look), so a change is certain to be
+	// seen only from the next second on.
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second + 20*time.Millisecond).Sub(now))
+	return nil
+}
+
+// editUsersFile rewrites a users file (Dovecot's passwd-file, Radicale's
+// htpasswd) through edit, which gets and returns its lines (each with its
+// newline). An flock on a sibling lock file serializes writers across test
+// processes; the file is replaced atomically, by rename, so that a login
+// reading it meanwhile never sees half of it. bumpMtime makes the new
+// file's mtime at least one second later than the old one's.
+func editUsersFile(path string, edit func(lines [][]byte) [][]byte, bumpMtime bool) error {
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
@@ -174,17 +192,17 @@ func (e *Env) editDovecotUsers(edit func(lines [][]byte) [][]byte) error {
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
-	st, err := os.Stat(e.DovecotUsers)
+	st, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(e.DovecotUsers)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	lines := edit(bytes.SplitAfter(data, []byte("\n")))
 
-	tmp, err := os.CreateTemp(filepath.Dir(e.DovecotUsers), ".users-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".users-*")
 	if err != nil {
 		return err
 	}
@@ -200,25 +218,16 @@ func (e *Env) editDovecotUsers(edit func(lines [][]byte) [][]byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	// Dovecot notices a change by mtime (whole seconds) and size. Passwords of
-	// the same length rewritten within one second would go unnoticed, so make
-	// the mtime move by at least one second each time.
-	mtime := time.Now().Truncate(time.Second)
-	if prev := st.ModTime().Truncate(time.Second); !mtime.After(prev) {
-		mtime = prev.Add(time.Second)
+	if bumpMtime {
+		mtime := time.Now().Truncate(time.Second)
+		if prev := st.ModTime().Truncate(time.Second); !mtime.After(prev) {
+			mtime = prev.Add(time.Second)
+		}
+		if err := os.Chtimes(tmp.Name(), mtime, mtime); err != nil {
+			return err
+		}
 	}
-	if err := os.Chtimes(tmp.Name(), mtime, mtime); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), e.DovecotUsers); err != nil {
-		return err
-	}
-	// Dovecot stats the file at most once per second of its clock (and not
-	// again within the second of its last look), so a change is certain to be
-	// seen only from the next second on.
-	now := time.Now()
-	time.Sleep(now.Truncate(time.Second).Add(time.Second + 20*time.Millisecond).Sub(now))
-	return nil
+	return os.Rename(tmp.Name(), path)
 }
 
 // Deliver injects msg over plain SMTP (no TLS, no auth) into Postfix at
