@@ -34,7 +34,7 @@ func newFakeCalDAV() *fakeCalDAV {
 }
 
 func (f *fakeCalDAV) Discover(context.Context, string, caldavx.Account) (string, error) {
-	return "https://dav.test/home/", nil
+	return "https://dav.test/cals/", nil
 }
 
 func (f *fakeCalDAV) Calendars(context.Context, caldavx.Account) ([]caldavx.Calendar, error) {
@@ -191,7 +191,7 @@ func (r *calRig) objects(calURL string) []store.CalendarObject {
 func TestCalendarSyncChanges(t *testing.T) {
 	t.Parallel()
 	r := newCalRig(t)
-	work := "https://dav.test/home/work/"
+	work := "https://dav.test/cals/work/"
 	r.dav.setCalendar(work, "Work")
 	first := r.dav.putEvent(work, "e1", "Kickoff")
 	r.mustPass()
@@ -220,11 +220,11 @@ func TestCalendarSyncChanges(t *testing.T) {
 	r.dav.putEvent(work, "e2", "Review (moved)")
 	r.dav.deleteEvent(work, first)
 	r.dav.setCalendar(work, "Work stuff")
-	home := "https://dav.test/home/home/"
+	home := "https://dav.test/cals/home/"
 	r.dav.setCalendar(home, "Home")
 	r.dav.putEvent(home, "h1", "Dentist")
 	r.mustPass()
-	// Calendars in URL order (home/home before home/work), then each one's events.
+	// Calendars in URL order (cals/home before cals/work), then each one's events.
 	want := []string{"event created", "calendar created", "calendar updated", "event created", "event updated", "event deleted"}
 	if got := r.changes(); !slices.Equal(got, want) {
 		t.Fatalf("changes %v, want %v", got, want)
@@ -254,7 +254,7 @@ func TestCalendarSyncChanges(t *testing.T) {
 func TestCalendarSyncYieldsToWrites(t *testing.T) {
 	t.Parallel()
 	r := newCalRig(t)
-	work, scratch := "https://dav.test/home/work/", "https://dav.test/home/scratch/"
+	work, scratch := "https://dav.test/cals/work/", "https://dav.test/cals/scratch/"
 	r.dav.setCalendar(work, "Work")
 	r.dav.setCalendar(scratch, "Scratch")
 	r.mustPass()
