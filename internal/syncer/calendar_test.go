@@ -191,7 +191,7 @@ func (r *calRig) objects(calURL string) []store.CalendarObject {
 func TestCalendarSyncChanges(t *testing.T) {
 	t.Parallel()
 	r := newCalRig(t)
-	work := "https://dav.test/cals/work/"
+	work := "https://dav.test/cals/office/"
 	r.dav.setCalendar(work, "Work")
 	first := r.dav.putEvent(work, "e1", "Kickoff")
 	r.mustPass()
@@ -224,7 +224,7 @@ func TestCalendarSyncChanges(t *testing.T) {
 	r.dav.setCalendar(home, "Home")
 	r.dav.putEvent(home, "h1", "Dentist")
 	r.mustPass()
-	// Calendars in URL order (cals/home before cals/work), then each one's events.
+	// Calendars in URL order (cals/home before cals/office), then each one's events.
 	want := []string{"event created", "calendar created", "calendar updated", "event created", "event updated", "event deleted"}
 	if got := r.changes(); !slices.Equal(got, want) {
 		t.Fatalf("changes %v, want %v", got, want)
@@ -254,7 +254,7 @@ func TestCalendarSyncChanges(t *testing.T) {
 func TestCalendarSyncYieldsToWrites(t *testing.T) {
 	t.Parallel()
 	r := newCalRig(t)
-	work, scratch := "https://dav.test/cals/work/", "https://dav.test/cals/scratch/"
+	work, scratch := "https://dav.test/cals/office/", "https://dav.test/cals/scratch/"
 	r.dav.setCalendar(work, "Work")
 	r.dav.setCalendar(scratch, "Scratch")
 	r.mustPass()
