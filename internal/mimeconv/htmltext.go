@@ -112,12 +112,40 @@ var blockElements = map[string]bool{
 
 // htmlVisibleText returns up to max runes of the text an HTML body shows:
 // tags removed, <head>, <style>, <script> content and comments dropped,
-// entities decoded, blanks collapsed. It follows the HTML tokenizer's rules
-// for where tags, comments and raw text end (quoted attribute values may
-// hold ">", a comment ends at "-->" or "--!>", "<" not followed by a letter
-// is text), so hostile markup cannot smuggle hidden text into the snippet.
+// entities decoded, blanks collapsed.
 func htmlVisibleText(s string, max int) string {
 	c := textCollector{max: max}
+	walkHTML(s, &c)
+	return c.String()
+}
+
+func (c *textCollector) startTag(name string) {
+	if blockElements[name] {
+		c.brk()
+	}
+}
+
+func (c *textCollector) endTag(name string) { c.startTag(name) }
+func (c *textCollector) plaintext(s string) { c.add(s) }
+
+// htmlSink receives what walkHTML finds: visible text (entities decoded),
+// tags by name, and the rest of the document after <plaintext>. full
+// stops the walk early.
+type htmlSink interface {
+	add(text string)
+	startTag(name string)
+	endTag(name string)
+	plaintext(rest string)
+	full() bool
+}
+
+// walkHTML reads an HTML body the way the HTML tokenizer does — where
+// tags, comments and raw text end (quoted attribute values may hold ">", a
+// comment ends at "-->" or "--!>", "<" not followed by a letter is text) —
+// so that hostile markup cannot smuggle hidden text into what a sink
+// keeps. <head>, <style> and <script> content and comments never reach
+// the sink.
+func walkHTML(s string, sink htmlSink) {
 	inHead := false
 	text := func(t string) {
 		if t == "" {
@@ -129,10 +157,10 @@ func htmlVisibleText(s string, max int) string {
 			}
 			inHead = false
 		}
-		c.add(html.UnescapeString(t))
+		sink.add(html.UnescapeString(t))
 	}
 	i := 0
-	for i < len(s) && !c.full() {
+	for i < len(s) && !sink.full() {
 		lt := strings.IndexByte(s[i:], '<')
 		if lt < 0 {
 			text(s[i:])
@@ -157,9 +185,7 @@ func htmlVisibleText(s string, max int) string {
 				if name == "head" {
 					inHead = false
 				}
-				if blockElements[name] {
-					c.brk()
-				}
+				sink.endTag(name)
 			} else if len(rest) > 2 && rest[2] == '>' {
 				i += 3 // "</>" is dropped
 			} else {
@@ -176,13 +202,11 @@ func htmlVisibleText(s string, max int) string {
 			case inHead && !headElements[name]:
 				inHead = false
 			}
-			if blockElements[name] {
-				c.brk()
-			}
+			sink.startTag(name)
 			if name == "plaintext" {
 				// Everything after <plaintext> is text, tags included.
 				if !inHead {
-					c.add(s[i:])
+					sink.plaintext(s[i:])
 				}
 				i = len(s)
 			}
@@ -191,10 +215,9 @@ func htmlVisibleText(s string, max int) string {
 				content := s[i : i+end]
 				if !rt.hidden && !inHead {
 					if rt.entities {
-						c.add(html.UnescapeString(content))
-					} else {
-						c.add(content)
+						content = html.UnescapeString(content)
 					}
+					sink.add(content)
 				}
 				i += end
 			}
@@ -203,7 +226,6 @@ func htmlVisibleText(s string, max int) string {
 			i++
 		}
 	}
-	return c.String()
 }
 
 func isASCIILetter(c byte) bool {

@@ -1,7 +1,6 @@
 package mimeconv
 
 import (
-	"html"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -17,96 +16,31 @@ import (
 // line breaks.
 func HTMLToText(s string) string {
 	var t textLines
-	inHead := false
-	text := func(x string) {
-		if x == "" {
-			return
-		}
-		if inHead {
-			if strings.TrimSpace(x) == "" {
-				return
-			}
-			inHead = false
-		}
-		t.add(html.UnescapeString(x))
-	}
-	i := 0
-	for i < len(s) {
-		lt := strings.IndexByte(s[i:], '<')
-		if lt < 0 {
-			text(s[i:])
-			break
-		}
-		text(s[i : i+lt])
-		i += lt
-		rest := s[i:]
-		if len(rest) < 2 {
-			text(rest)
-			break
-		}
-		switch d := rest[1]; {
-		case strings.HasPrefix(rest, "<!--"):
-			i += commentLen(rest)
-		case d == '!' || d == '?':
-			i += bogusCommentLen(rest)
-		case d == '/':
-			if len(rest) > 2 && isASCIILetter(rest[2]) {
-				name, n := readTag(rest[2:])
-				i += 2 + n
-				if name == "head" {
-					inHead = false
-				}
-				if name == "pre" && t.pre > 0 {
-					t.pre--
-				}
-				t.tag(name)
-			} else if len(rest) > 2 && rest[2] == '>' {
-				i += 3 // "</>" is dropped
-			} else {
-				i += bogusCommentLen(rest)
-			}
-		case isASCIILetter(d):
-			name, n := readTag(rest[1:])
-			i += 1 + n
-			switch {
-			case name == "head":
-				inHead = true
-			case name == "body":
-				inHead = false
-			case inHead && !headElements[name]:
-				inHead = false
-			}
-			t.tag(name)
-			if name == "pre" {
-				t.pre++
-				t.preStart = true
-			}
-			if name == "plaintext" {
-				// Everything after <plaintext> is text, tags included.
-				if !inHead {
-					t.pre++
-					t.add(s[i:])
-				}
-				i = len(s)
-			}
-			if rt, ok := rawTextElements[name]; ok {
-				end := rawTextEnd(s[i:], name)
-				content := s[i : i+end]
-				if !rt.hidden && !inHead {
-					if rt.entities {
-						content = html.UnescapeString(content)
-					}
-					t.add(content)
-				}
-				i += end
-			}
-		default:
-			text("<")
-			i++
-		}
-	}
+	walkHTML(s, &t)
 	return t.String()
 }
+
+func (t *textLines) startTag(name string) {
+	t.tag(name)
+	if name == "pre" {
+		t.pre++
+		t.preStart = true
+	}
+}
+
+func (t *textLines) endTag(name string) {
+	if name == "pre" && t.pre > 0 {
+		t.pre--
+	}
+	t.tag(name)
+}
+
+func (t *textLines) plaintext(rest string) {
+	t.pre++
+	t.add(rest)
+}
+
+func (t *textLines) full() bool { return false }
 
 // ContentIDRefs returns the lowercased Content-IDs that "cid:" URLs in an
 // HTML body refer to (RFC 2392, percent-encoding undone): the parts a
