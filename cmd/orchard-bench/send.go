@@ -448,25 +448,7 @@ func initialSync(ctx context.Context, st store.Store, d *imapx.Dialer, creds syn
 
 // call makes an API request and wants one of the statuses.
 func (b *sendBench) call(ctx context.Context, method, path string, body []byte, want ...int) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, b.srv.URL+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	out, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(want, resp.StatusCode) {
-		return nil, fmt.Errorf("%s %s: %s: %.500s", method, path, resp.Status, out)
-	}
-	return out, nil
+	return apiCall(ctx, b.client, b.srv.URL, b.apiKey, method, path, body, want...)
 }
 
 // imapSession runs fn on a fresh IMAPS connection logged in as u.

@@ -484,25 +484,7 @@ func (b *hookBench) waitSynced(ctx context.Context) error {
 
 // call makes an API request and wants one of the statuses.
 func (b *hookBench) call(ctx context.Context, method, path, body string, want ...int) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, b.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	out, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(want, resp.StatusCode) {
-		return nil, fmt.Errorf("%s %s: %s: %.500s", method, path, resp.Status, out)
-	}
-	return out, nil
+	return apiCall(ctx, b.client, b.srv.URL, b.apiKey, method, path, []byte(body), want...)
 }
 
 // mails generates n messages of the corpus addressed to nobody yet, each

@@ -126,25 +126,7 @@ func (s *Store) ApplyCalendarBatch(ctx context.Context, b *store.CalendarBatch) 
 		}
 		return nil
 	})
-	return s.wrapCalendarBatch(p.grantID, err)
-}
-
-// wrapCalendarBatch keeps the failing step's text (but not the driver's
-// error type) next to the sentinel, like wrapBatch.
-func (s *Store) wrapCalendarBatch(grantID string, err error) error {
-	if err == nil {
-		return nil
-	}
-	op := "apply calendar batch for grant " + grantID
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("store: %s: %w", op, err)
-	}
-	if s.d.Classify != nil {
-		if sentinel := s.d.Classify(err); sentinel != nil {
-			return fmt.Errorf("store: %s: %w (%v)", op, sentinel, err)
-		}
-	}
-	return fmt.Errorf("store: %s: %w", op, err)
+	return s.wrapBatch("calendar", p.grantID, err)
 }
 
 // upsertCalendars writes every field but CreatedAt, which a stored

@@ -178,16 +178,17 @@ func (s *Store) ApplyMailBatch(ctx context.Context, b *store.MailBatch) error {
 			touched: newIDSet(), threads: newIDSet(), existing: map[string]int64{}}
 		return bt.apply()
 	})
-	return s.wrapBatch(p.grantID, err)
+	return s.wrapBatch("mail", p.grantID, err)
 }
 
-// wrapBatch is wrap for ApplyMailBatch, keeping the failing step's text
-// (but not the driver's error type) next to the sentinel.
-func (s *Store) wrapBatch(grantID string, err error) error {
+// wrapBatch is wrap for ApplyMailBatch and ApplyCalendarBatch (kind
+// "mail" or "calendar"), keeping the failing step's text (but not the
+// driver's error type) next to the sentinel.
+func (s *Store) wrapBatch(kind, grantID string, err error) error {
 	if err == nil {
 		return nil
 	}
-	op := "apply mail batch for grant " + grantID
+	op := "apply " + kind + " batch for grant " + grantID
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
