@@ -9,6 +9,7 @@ package secret
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -130,4 +131,14 @@ func createKey(dataDir, path string) ([]byte, error) {
 		return nil, err
 	}
 	return key, f.Close()
+}
+
+// Derive returns a 32-byte key for one purpose (signing cookies, CSRF
+// tokens) from the installation's master key, so that one secret serves
+// every use without any two uses sharing a key.
+func Derive(master []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("orchard key derivation\x00"))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
