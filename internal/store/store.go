@@ -31,7 +31,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict: a unique constraint was violated (duplicate id,
 	// duplicate connector provider, duplicate grant email, duplicate
-	// redirect URI URL within the application).
+	// redirect URI URL within the application, duplicate code or token
+	// hash).
 	ErrConflict = errors.New("store: conflict")
 )
 
@@ -51,12 +52,15 @@ type Store interface {
 	SendLog
 	IdempotencyStore
 	WebhookStore
+	AuthStore
 
 	// Applications.
 	CreateApplication(ctx context.Context, app *Application) error
 	GetApplication(ctx context.Context, id string) (*Application, error)
 	UpdateApplication(ctx context.Context, app *Application) error
 	CountApplications(ctx context.Context) (int, error)
+	// ListApplications returns every application, oldest first (then by id).
+	ListApplications(ctx context.Context) ([]Application, error)
 
 	// API keys. Only the SHA-256 hash of a key is stored; lookups go by the
 	// key's public prefix and the caller compares hashes in constant time.

@@ -64,6 +64,34 @@ func (s *Store) CountApplications(ctx context.Context) (int, error) {
 	return n, s.wrap("count applications", err)
 }
 
+// ListApplications returns every application by CreatedAt, then ID.
+func (s *Store) ListApplications(ctx context.Context) ([]store.Application, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT id, name, settings, created_at, updated_at FROM applications ORDER BY created_at, id`)
+	if err != nil {
+		return nil, s.wrap("list applications", err)
+	}
+	defer rows.Close()
+	apps := []store.Application{}
+	for rows.Next() {
+		var (
+			app              store.Application
+			settings         string
+			created, updated int64
+		)
+		if err := rows.Scan(&app.ID, &app.Name, &settings, &created, &updated); err != nil {
+			return nil, s.wrap("list applications", err)
+		}
+		app.Settings = []byte(settings)
+		app.CreatedAt, app.UpdatedAt = fromMicros(created), fromMicros(updated)
+		apps = append(apps, app)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list applications", err)
+	}
+	return apps, nil
+}
+
 // CreateAPIKey inserts key, filling an empty ID and a zero CreatedAt.
 func (s *Store) CreateAPIKey(ctx context.Context, key *store.APIKey) error {
 	if key.ID == "" {

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, idempotencyTests...)
 	tests = append(tests, calendarTests...)
 	tests = append(tests, webhookTests...)
+	tests = append(tests, authTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
