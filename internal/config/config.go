@@ -55,6 +55,9 @@ type Config struct {
 	// ICloudSentCopyWait is how long a send through iCloud waits for
 	// Apple to file its own copy in Sent before Orchard appends one.
 	ICloudSentCopyWait time.Duration
+	// AdminPassword signs operators in to the dashboard with every
+	// application in reach; empty: only API keys sign in (one application).
+	AdminPassword string
 }
 
 // Variable names, in the order the README documents them.
@@ -78,6 +81,7 @@ const (
 	EnvICloudSentWait  = "ORCHARD_ICLOUD_SENT_COPY_WAIT"
 	EnvCalendarSync    = "ORCHARD_CALENDAR_SYNC_INTERVAL"
 	EnvWebhookTimeout  = "ORCHARD_WEBHOOK_TIMEOUT"
+	EnvAdminPassword   = "ORCHARD_ADMIN_PASSWORD"
 )
 
 // Load builds a Config from getenv (os.Getenv in production, a map in
@@ -102,6 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ICloudCalDAVURL: get(EnvICloudCalDAVURL, "https://caldav.icloud.com"),
 		CAFile:          get(EnvCAFile, ""),
 		LogFormat:       get(EnvLogFormat, "text"),
+		AdminPassword:   get(EnvAdminPassword, ""),
 	}
 	c.PublicURL = strings.TrimRight(get(EnvPublicURL, "http://"+c.Listen), "/")
 	c.DatabaseURL = get(EnvDatabaseURL, "sqlite://"+filepath.Join(c.DataDir, "orchard.db"))
@@ -151,6 +156,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SyncPollInterval = parseDuration(get(EnvSyncPoll, "60s"), EnvSyncPoll, bad)
 	c.CalendarSyncInterval = parseDuration(get(EnvCalendarSync, "60s"), EnvCalendarSync, bad)
 	c.WebhookTimeout = parseDuration(get(EnvWebhookTimeout, "10s"), EnvWebhookTimeout, bad)
+	if c.AdminPassword != "" && len(c.AdminPassword) < 12 {
+		bad(EnvAdminPassword, "is shorter than 12 characters: the dashboard's admin password guards every application")
+	}
 	c.MaxBodyBytes = int64(parseInt(get(EnvMaxBodyBytes, strconv.Itoa(1<<20)), 1024, 1<<30, EnvMaxBodyBytes, bad))
 	c.MaxSendBytes = int64(parseInt(get(EnvMaxSendBytes, strconv.Itoa(36<<20)), 1024, 1<<30, EnvMaxSendBytes, bad))
 	c.SendLimits = parseSendLimits(get(EnvSendLimits, ""), bad)

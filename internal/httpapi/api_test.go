@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/orchard-mail/orchard/internal/hostedauth"
 	"github.com/orchard-mail/orchard/internal/httpapi"
 	"github.com/orchard-mail/orchard/internal/provider"
 	"github.com/orchard-mail/orchard/internal/quota"
@@ -20,6 +23,7 @@ import (
 	"github.com/orchard-mail/orchard/internal/service"
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
 	"github.com/orchard-mail/orchard/internal/store/storetest"
+	"github.com/orchard-mail/orchard/internal/webui"
 )
 
 // fakeICloud stands in for Apple in fast edge-case tests; the real
@@ -57,6 +61,9 @@ type harness struct {
 	st     *sqlite.Store
 	mbox   *fakeMailbox
 	sender *fakeSender
+	svc    *service.Service
+	// skew moves the service's clock forward (nanoseconds), for expiry tests.
+	skew atomic.Int64
 }
 
 func newHarness(t *testing.T) *harness {
@@ -67,14 +74,23 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, icloud: &fakeICloud{}, logs: &bytes.Buffer{}, st: st, mbox: &fakeMailbox{sections: map[string]string{}}, sender: &fakeSender{}}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, nil))
 	svc := service.New(service.Deps{Store: st, Box: box, ICloud: h.icloud, IMAP: fakeIMAP{}, Mailbox: h.mbox, Sender: h.sender, Logger: log,
-		SendLimits: map[string]quota.Limits{"icloud": {MessagesPerDay: 3, RecipientsPerMessage: 2, MaxMessageBytes: 64 << 10}}})
+		SendLimits: map[string]quota.Limits{"icloud": {MessagesPerDay: 3, RecipientsPerMessage: 2, MaxMessageBytes: 64 << 10}},
+		Now:        func() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) },
+		IDTokenKey: []byte("id-token-key"), Issuer: "http://orchard.test"})
+	h.svc = svc
 	_, keyA, err := svc.CreateApplication(ctx, "A")
 	h.keyA = keyA
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, h.keyB, _ = svc.CreateApplication(ctx, "B")
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: 4096}))
+	csrf := webui.NewCSRF([]byte("csrf-key"), false)
+	pages := httpapi.Pages{
+		HostedAuth: hostedauth.New(hostedauth.Options{Backend: svc, CSRF: csrf, Logger: log,
+			PerAddress: webui.NewLimiter(5, time.Minute, nil), PerClient: webui.NewLimiter(50, time.Minute, nil)}),
+		Static: webui.Static(),
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: 4096, Pages: pages}))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	return h

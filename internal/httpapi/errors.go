@@ -42,6 +42,13 @@ func tooLarge(limit int64) *httpError {
 // Unknown errors are logged and answered with a generic 500 that names the
 // request id, never with their text (it may hold internal details).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var oe *service.OAuthError
+	if errors.As(err, &oe) {
+		// The token endpoints answer in OAuth's shape, not the envelope.
+		writeJSON(w, oe.Status, oauthErrorBody{RequestID: requestID(r.Context()), Error: oe.Code,
+			ErrorDescription: oe.Description, ErrorCode: oe.Status})
+		return
+	}
 	status, body, retryAfter := renderError(r, log, err)
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orchard-mail/orchard/api"
 	"github.com/orchard-mail/orchard/internal/service"
 )
 
@@ -156,7 +157,7 @@ func (s *server) app(h func(http.ResponseWriter, *http.Request) error) http.Hand
 				"missing API key: send the header Authorization: Bearer <API key>"))
 			return
 		}
-		id, err := s.svc.AuthenticateAPIKey(r.Context(), key)
+		id, err := s.authenticate(r, key)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -169,6 +170,33 @@ func (s *server) app(h func(http.ResponseWriter, *http.Request) error) http.Hand
 			writeError(w, r, s.log, err)
 		}
 	})
+}
+
+// authenticate finds the application of a request. An API key reaches all
+// of its application; an access token from hosted authentication reaches
+// its one grant, as /v3/grants/me/... (or by the grant's own id), and
+// nothing else. "me" is rewritten to the grant id for the handlers.
+func (s *server) authenticate(r *http.Request, bearer string) (string, error) {
+	ref := r.PathValue("grant")
+	if !service.IsAccessToken(bearer) {
+		if ref == "me" {
+			return "", errorf(http.StatusBadRequest, api.ErrInvalidRequest,
+				"/v3/grants/me needs an access token from hosted authentication; with an API key, use the grant id")
+		}
+		return s.svc.AuthenticateAPIKey(r.Context(), bearer)
+	}
+	appID, grantID, err := s.svc.AuthenticateAccessToken(r.Context(), bearer)
+	switch {
+	case err != nil:
+		return "", err
+	case ref == "":
+		return "", errorf(http.StatusUnauthorized, api.ErrUnauthorized,
+			"an access token only reaches its own grant at /v3/grants/me/...; this endpoint needs an API key")
+	case ref != "me" && ref != grantID:
+		return "", errorf(http.StatusUnauthorized, api.ErrUnauthorized, "this access token is for another grant")
+	}
+	r.SetPathValue("grant", grantID)
+	return appID, nil
 }
 
 func bearer(r *http.Request) (string, bool) {

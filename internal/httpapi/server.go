@@ -19,6 +19,18 @@ type Options struct {
 	// MaxSendBodyBytes caps the bodies of send and draft requests, which
 	// carry attachments (default 36 MiB: 25 MB of files as base64 JSON).
 	MaxSendBodyBytes int64
+	// Pages are the browser-facing handlers mounted beside the API.
+	Pages Pages
+}
+
+// Pages are the HTML handlers served on the API's address: hosted
+// authentication at /v3/connect/auth and /oauth/authorize, the dashboard
+// at /dashboard, and their shared assets at /static/. Nil ones are not
+// mounted.
+type Pages struct {
+	HostedAuth http.Handler
+	Dashboard  http.Handler
+	Static     http.Handler
 }
 
 // server is the handler's state. It is read-only after New.
@@ -29,11 +41,12 @@ type server struct {
 	// maxSendBody is the limit of requests carrying a message.
 	maxSendBody int64
 	mux         *http.ServeMux
+	pages       Pages
 }
 
 // New returns the API handler with its middleware applied.
 func New(o Options) http.Handler {
-	s := &server{svc: o.Service, log: o.Logger, maxBody: o.MaxBodyBytes, maxSendBody: o.MaxSendBodyBytes, mux: http.NewServeMux()}
+	s := &server{svc: o.Service, log: o.Logger, maxBody: o.MaxBodyBytes, maxSendBody: o.MaxSendBodyBytes, mux: http.NewServeMux(), pages: o.Pages}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -70,6 +83,21 @@ func (s *server) routes() {
 	m.Handle("DELETE /v3/connectors/{provider}", s.app(s.deleteConnector))
 
 	m.Handle("POST /v3/connect/custom", s.app(s.connectCustom))
+	m.Handle("POST /v3/connect/token", s.public(s.token))
+	m.Handle("POST /v3/connect/revoke", s.public(s.revoke))
+	m.Handle("GET /v3/connect/tokeninfo", s.public(s.tokenInfo))
+	if s.pages.HostedAuth != nil {
+		m.Handle("GET /v3/connect/auth", s.pages.HostedAuth)
+		m.Handle("POST /v3/connect/auth", s.pages.HostedAuth)
+		m.Handle("GET /oauth/authorize", s.pages.HostedAuth)
+	}
+	if s.pages.Dashboard != nil {
+		m.Handle("/dashboard", s.pages.Dashboard)
+		m.Handle("/dashboard/", s.pages.Dashboard)
+	}
+	if s.pages.Static != nil {
+		m.Handle("GET /static/", s.pages.Static)
+	}
 
 	m.Handle("GET /v3/grants", s.app(s.listGrants))
 	m.Handle("GET /v3/grants/{grant}", s.app(s.getGrant))

@@ -205,3 +205,19 @@ func isJSONObject(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
 }
+
+// Applications lists every application, oldest first (the operator's view).
+func (s *Service) Applications(ctx context.Context) ([]store.Application, error) {
+	return s.store.ListApplications(ctx)
+}
+
+// APIKeys lists an application's keys, revoked ones included; the secrets
+// themselves were never stored.
+func (s *Service) APIKeys(ctx context.Context, appID string) ([]store.APIKey, error) {
+	return s.store.ListAPIKeys(ctx, appID)
+}
+
+// RevokeAPIKey revokes a key at once.
+func (s *Service) RevokeAPIKey(ctx context.Context, appID, keyID string) error {
+	return storeErr(s.store.RevokeAPIKey(ctx, appID, keyID, s.now()), "API key")
+}

@@ -21,9 +21,14 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// wrapped lets callers match a failure with errors.Is (the hosted
+	// login pages tell an unknown client from a bad parameter).
+	wrapped error
 }
 
 func (e *Error) Error() string { return e.Message }
+
+func (e *Error) Unwrap() error { return e.wrapped }
 
 func invalid(format string, args ...any) error {
 	return &Error{Code: CodeInvalid, Message: fmt.Sprintf(format, args...)}

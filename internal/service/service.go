@@ -68,6 +68,10 @@ type Deps struct {
 	Logger          *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// IDTokenKey signs the id_tokens of the token endpoint (HS256);
+	// Issuer is their iss (the public URL).
+	IDTokenKey []byte
+	Issuer     string
 }
 
 // Service implements the use cases. It holds no mutable state of its own.
@@ -93,6 +97,9 @@ type Service struct {
 	icloudIMAPAddr, icloudSMTPAddr string
 	icloudCalDAVURL                string
 	now                            func() time.Time
+
+	idTokenKey []byte
+	issuer     string
 }
 
 // New returns a Service.
@@ -100,7 +107,8 @@ func New(d Deps) *Service {
 	s := &Service{store: d.Store, box: d.Box, icloud: d.ICloud, imap: d.IMAP, mailbox: d.Mailbox, syncer: d.Syncer,
 		sender: d.Sender, caldav: d.CalDAV, dispatcher: d.Webhooks, hookClient: d.WebhookClient, icloudCalDAVURL: d.ICloudCalDAVURL, timeout: d.ProviderTimeout, log: d.Logger, now: d.Now,
 		sendTimeout: d.SendTimeout, sentCopyWait: d.SentCopyWait,
-		icloudIMAPAddr: d.ICloudIMAPAddr, icloudSMTPAddr: d.ICloudSMTPAddr}
+		icloudIMAPAddr: d.ICloudIMAPAddr, icloudSMTPAddr: d.ICloudSMTPAddr,
+		idTokenKey: d.IDTokenKey, issuer: d.Issuer}
 	if s.now == nil {
 		s.now = time.Now
 	}
