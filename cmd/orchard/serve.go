@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/orchard-mail/orchard/internal/caldavx"
 	"github.com/orchard-mail/orchard/internal/config"
+	"github.com/orchard-mail/orchard/internal/hostedauth"
 	"github.com/orchard-mail/orchard/internal/httpapi"
 	"github.com/orchard-mail/orchard/internal/imapx"
 	"github.com/orchard-mail/orchard/internal/mailbox"
@@ -27,6 +29,7 @@ import (
 	"github.com/orchard-mail/orchard/internal/store/sqlite"
 	"github.com/orchard-mail/orchard/internal/syncer"
 	"github.com/orchard-mail/orchard/internal/webhook"
+	"github.com/orchard-mail/orchard/internal/webui"
 )
 
 // shutdownGrace is how long in-flight requests get after SIGTERM.
@@ -84,8 +87,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Webhooks: hooks, WebhookClient: hookClient,
 		SentCopyWait:   map[string]time.Duration{"icloud": cfg.ICloudSentCopyWait},
 		ICloudIMAPAddr: cfg.ICloudIMAPAddr, ICloudSMTPAddr: cfg.ICloudSMTPAddr,
-		ICloud: &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},
-		IMAP:   &imap.Verifier{IMAP: imapDialer, SMTP: smtpDialer},
+		ICloud:     &icloud.Verifier{IMAP: imapDialer, SMTP: smtpDialer, IMAPAddr: cfg.ICloudIMAPAddr, SMTPAddr: cfg.ICloudSMTPAddr},
+		IMAP:       &imap.Verifier{IMAP: imapDialer, SMTP: smtpDialer},
+		IDTokenKey: secret.Derive(key, "id-token"), Issuer: cfg.PublicURL,
 	})
 
 	dispatcher, err := webhook.New(webhook.Options{Store: st, Renderer: svc, OpenSecret: svc.WebhookSecret,
@@ -105,7 +109,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, MaxSendBodyBytes: cfg.MaxSendBytes}),
+		Handler: httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, MaxSendBodyBytes: cfg.MaxSendBytes,
+			Pages: pages(cfg, svc, key, log)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -224,4 +229,15 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// pages builds the browser-facing handlers: hosted authentication and the
+// dashboard, protected by keys derived from the installation's secret.
+func pages(cfg config.Config, svc *service.Service, key []byte, log *slog.Logger) httpapi.Pages {
+	secure := strings.HasPrefix(cfg.PublicURL, "https://")
+	csrf := webui.NewCSRF(secret.Derive(key, "csrf"), secure)
+	return httpapi.Pages{
+		HostedAuth: hostedauth.New(hostedauth.Options{Backend: svc, CSRF: csrf, Logger: log.With("component", "hostedauth")}),
+		Static: webui.Static(),
+	}
 }
