@@ -160,6 +160,11 @@ func (s *Service) ProvidersOffered(ctx context.Context, appID string) ([]string,
 func (s *Service) IssueAuthCode(ctx context.Context, req AuthRequest, grantID string) (string, error) {
 	code := authCodePrefix + randomToken()
 	now := s.now()
+	// Expired codes and access tokens are of no use: each sign-in drops
+	// them (an index range), which bounds the tables without a janitor.
+	if _, err := s.store.PurgeAuth(ctx, now); err != nil {
+		s.log.Warn("purge expired codes and tokens", "error", err)
+	}
 	err := s.store.CreateAuthCode(ctx, &store.AuthCode{
 		Hash: tokenHash(code), ApplicationID: req.ClientID, GrantID: grantID, RedirectURI: req.RedirectURI,
 		CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
