@@ -476,3 +476,43 @@ func TestHostedAuthPages(t *testing.T) {
 		t.Fatalf("style.css: %d", css.status)
 	}
 }
+
+func TestHostedAuthIMAP(t *testing.T) {
+	t.Parallel()
+	h, appID := hostedSetup(t)
+	h.want(h.do("POST", "/v3/connectors", h.keyA, `{"provider":"imap"}`), 201, "")
+	b := newBrowser(h)
+	p := b.get(authURL(appID, "provider", "imap", "login_hint", "box@corp.test"))
+	for _, want := range []string{`<label for="imap_host">IMAP server</label>`, `<label for="smtp_port">SMTP port</label>`, `value="993"`, `value="587"`, `value="box@corp.test"`} {
+		if !strings.Contains(p.body, want) {
+			t.Fatalf("IMAP login page lacks %q", want)
+		}
+	}
+	form := formOf(t, p)
+	form.Set("email", "box@corp.test")
+	form.Set("password", "imap-secret")
+	form.Set("imap_host", "imap.corp.test")
+	form.Set("imap_port", "99999")
+	form.Set("smtp_host", "smtp.corp.test")
+	form.Set("smtp_port", "587")
+	bad := b.post("/v3/connect/auth", form)
+	if bad.status != 400 || !strings.Contains(bad.body, "IMAP port") || !strings.Contains(bad.body, `value="imap.corp.test"`) || strings.Contains(bad.body, "imap-secret") {
+		t.Fatalf("bad port: %d %s", bad.status, bad.body)
+	}
+	form = formOf(t, bad)
+	form.Set("email", "box@corp.test")
+	form.Set("password", "imap-secret")
+	form.Set("imap_host", "imap.corp.test")
+	form.Set("imap_port", "993")
+	form.Set("smtp_host", "smtp.corp.test")
+	form.Set("smtp_port", "587")
+	if r := b.post("/v3/connect/auth", form); r.status != http.StatusSeeOther {
+		t.Fatalf("IMAP sign-in: %d %s", r.status, r.body)
+	}
+	g := h.do("GET", "/v3/grants/box@corp.test", h.keyA, "")
+	h.want(g, 200, "")
+	settings, _ := g.data()["settings"].(map[string]any)
+	if g.data()["provider"] != "imap" || settings["imap_host"] != "imap.corp.test" || settings["imap_username"] != "box@corp.test" {
+		t.Fatalf("IMAP grant %v", g.data())
+	}
+}
