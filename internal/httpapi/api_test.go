@@ -52,7 +52,7 @@ type fakeIMAP struct{}
 func (fakeIMAP) Verify(context.Context, provider.Credentials) error { return nil }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	keyA   string
 	keyB   string
@@ -66,7 +66,7 @@ type harness struct {
 	skew atomic.Int64
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.SQLite(t, filepath.Join(t.TempDir(), "o.db"))

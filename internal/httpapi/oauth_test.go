@@ -33,7 +33,7 @@ func hostedSetup(t *testing.T) (*harness, string) {
 // browser is a cookie-keeping client that does not follow redirects, so
 // tests see where Orchard sends the user.
 type browser struct {
-	t *testing.T
+	t testing.TB
 	c *http.Client
 	h *harness
 }
@@ -67,7 +67,7 @@ func (b *browser) post(path string, form url.Values) page {
 	return readPage(b.t, resp)
 }
 
-func readPage(t *testing.T, resp *http.Response) page {
+func readPage(t testing.TB, resp *http.Response) page {
 	t.Helper()
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -78,7 +78,7 @@ var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="
 
 // formOf returns the hidden fields of the login form, as a browser would
 // send them back.
-func formOf(t *testing.T, p page) url.Values {
+func formOf(t testing.TB, p page) url.Values {
 	t.Helper()
 	v := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(p.body, -1) {
@@ -110,7 +110,7 @@ func rfcChallenge(verifier string) string {
 }
 
 // signIn runs the login page and returns the code from the redirect.
-func signIn(t *testing.T, h *harness, appID, email string, extra ...string) string {
+func signIn(t testing.TB, h *harness, appID, email string, extra ...string) string {
 	t.Helper()
 	b := newBrowser(h)
 	start := b.get(authURL(appID, extra...))
@@ -137,7 +137,7 @@ func signIn(t *testing.T, h *harness, appID, email string, extra ...string) stri
 
 // tokenCall posts to the token endpoint and returns the status and the
 // flat JSON body.
-func tokenCall(t *testing.T, h *harness, body map[string]string) (int, map[string]any) {
+func tokenCall(t testing.TB, h *harness, body map[string]string) (int, map[string]any) {
 	t.Helper()
 	raw, _ := json.Marshal(body)
 	resp, err := http.Post(h.url+"/v3/connect/token", "application/json", strings.NewReader(string(raw)))
@@ -515,4 +515,38 @@ func TestHostedAuthIMAP(t *testing.T) {
 	if g.data()["provider"] != "imap" || settings["imap_host"] != "imap.corp.test" || settings["imap_username"] != "box@corp.test" {
 		t.Fatalf("IMAP grant %v", g.data())
 	}
+}
+
+// BenchmarkGrantAuth compares one small grant read authenticated by an
+// access token (/v3/grants/me) with the same read by API key, the baseline
+// measured in the same run: go test -bench GrantAuth ./internal/httpapi
+func BenchmarkGrantAuth(b *testing.B) {
+	h := newHarness(b)
+	h.want(h.do("POST", "/v3/applications/redirect-uris", h.keyA, `{"url":"`+callback+`","platform":"web"}`), 201, "")
+	h.want(h.do("POST", "/v3/connectors", h.keyA, `{"provider":"icloud"}`), 201, "")
+	appID := h.do("GET", "/v3/applications", h.keyA, "").data()["application_id"].(string)
+	code := signIn(b, h, appID, "bench@icloud.test")
+	_, tok := tokenCall(b, h, map[string]string{"grant_type": "authorization_code", "client_id": appID,
+		"client_secret": h.keyA, "redirect_uri": callback, "code": code})
+	access, grantID := tok["access_token"].(string), tok["grant_id"].(string)
+	get := func(b *testing.B, path, key string) {
+		req, _ := http.NewRequest("GET", h.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("%s: %v %v", path, resp.StatusCode, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.Run("api-key", func(b *testing.B) {
+		for b.Loop() {
+			get(b, "/v3/grants/"+grantID, h.keyA)
+		}
+	})
+	b.Run("access-token", func(b *testing.B) {
+		for b.Loop() {
+			get(b, "/v3/grants/me", access)
+		}
+	})
 }
