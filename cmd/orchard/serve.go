@@ -14,6 +14,7 @@ import (
 
 	"github.com/orchard-mail/orchard/internal/caldavx"
 	"github.com/orchard-mail/orchard/internal/config"
+	"github.com/orchard-mail/orchard/internal/dashboard"
 	"github.com/orchard-mail/orchard/internal/hostedauth"
 	"github.com/orchard-mail/orchard/internal/httpapi"
 	"github.com/orchard-mail/orchard/internal/imapx"
@@ -238,6 +239,11 @@ func pages(cfg config.Config, svc *service.Service, key []byte, log *slog.Logger
 	csrf := webui.NewCSRF(secret.Derive(key, "csrf"), secure)
 	return httpapi.Pages{
 		HostedAuth: hostedauth.New(hostedauth.Options{Backend: svc, CSRF: csrf, Logger: log.With("component", "hostedauth")}),
+		Dashboard: dashboard.New(dashboard.Options{
+			Backend: svc, CSRF: csrf, Signer: webui.NewSigner(secret.Derive(key, "dashboard"), nil),
+			SignInLimiter: webui.NewLimiter(10, 15*time.Minute, nil), AdminPassword: cfg.AdminPassword,
+			PublicURL: cfg.PublicURL, SecureCookies: secure, Logger: log.With("component", "dashboard"),
+		}),
 		Static: webui.Static(),
 	}
 }
