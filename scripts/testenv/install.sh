@@ -3,7 +3,8 @@
 # Idempotent: a fast no-op when every package is already installed.
 set -euo pipefail
 
-PKGS=(dovecot-imapd dovecot-lmtpd postfix radicale postgresql openssl curl ca-certificates)
+# chromium and fonts-dejavu-core: headless-browser tests (test/sdk/tests/browser.test.js), readable screenshots.
+PKGS=(dovecot-imapd dovecot-lmtpd postfix radicale postgresql openssl curl ca-certificates chromium fonts-dejavu-core)
 
 missing=()
 for p in "${PKGS[@]}"; do
