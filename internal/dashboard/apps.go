@@ -32,7 +32,11 @@ func (d *dashboard) appsPage(w http.ResponseWriter, r *http.Request, s *session)
 		d.notFound(w, r, s)
 		return
 	}
-	d.renderApps(w, r, s, http.StatusOK, "", appsData{})
+	var data appsData
+	if created := new(createdApp); d.takeRevealed(w, r, "app", created) {
+		data.Created = created
+	}
+	d.renderApps(w, r, s, http.StatusOK, "", data)
 }
 
 func (d *dashboard) renderApps(w http.ResponseWriter, r *http.Request, s *session, status int, msg string, data appsData) {
@@ -62,7 +66,7 @@ func (d *dashboard) createApp(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	d.Logger.Info("dashboard: application created", "application_id", app.ID)
-	d.renderApps(w, r, s, http.StatusOK, "", appsData{Created: &createdApp{ID: app.ID, Name: app.Name, APIKey: key}})
+	d.redirectRevealing(w, r, Base+"/apps", "app", createdApp{ID: app.ID, Name: app.Name, APIKey: key})
 }
 
 func checkName(name, what string) string {
@@ -119,7 +123,11 @@ type keysData struct {
 type createdKey struct{ Name, Key string }
 
 func (d *dashboard) keysPage(w http.ResponseWriter, r *http.Request, s *session, a *appInfo) {
-	d.renderKeys(w, r, s, a, http.StatusOK, "", keysData{})
+	var data keysData
+	if created := new(createdKey); d.takeRevealed(w, r, "key:"+a.ID, created) {
+		data.Created = created
+	}
+	d.renderKeys(w, r, s, a, http.StatusOK, "", data)
 }
 
 func (d *dashboard) renderKeys(w http.ResponseWriter, r *http.Request, s *session, a *appInfo, status int, msg string, data keysData) {
@@ -146,7 +154,7 @@ func (d *dashboard) createKey(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	d.Logger.Info("dashboard: API key created", "application_id", a.ID)
-	d.renderKeys(w, r, s, a, http.StatusOK, "", keysData{Created: &createdKey{Name: name, Key: key}})
+	d.redirectRevealing(w, r, appPath(a.ID, "keys"), "key:"+a.ID, createdKey{Name: name, Key: key})
 }
 
 func (d *dashboard) revokeKey(w http.ResponseWriter, r *http.Request, s *session, a *appInfo) {

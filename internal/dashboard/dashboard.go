@@ -34,6 +34,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -353,6 +354,40 @@ func (d *dashboard) redirect(w http.ResponseWriter, r *http.Request, to, flash s
 		})
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// revealCookie carries a one-time secret (a new API key, a webhook
+// secret) from the POST that made it to the page that shows it, sealed
+// (not only signed) and for a minute, so that the page is an ordinary GET
+// after a redirect: reloading it neither repeats the POST (a second
+// webhook) nor shows the secret again.
+const revealCookie = "orchard_dashboard_reveal"
+
+func (d *dashboard) redirectRevealing(w http.ResponseWriter, r *http.Request, to, kind string, v any) {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		d.logError(r, "seal "+kind, err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: revealCookie, Value: d.Signer.Seal("dashboard-reveal:"+kind, payload, d.Now().Add(time.Minute)),
+		Path: Base, HttpOnly: true, Secure: d.SecureCookies, SameSite: http.SameSiteStrictMode,
+	})
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// takeRevealed fills v from the reveal cookie of that kind, once: the
+// cookie is cleared whatever it held.
+func (d *dashboard) takeRevealed(w http.ResponseWriter, r *http.Request, kind string, v any) bool {
+	c, err := r.Cookie(revealCookie)
+	if err != nil {
+		return false
+	}
+	http.SetCookie(w, &http.Cookie{Name: revealCookie, Path: Base, MaxAge: -1, HttpOnly: true,
+		Secure: d.SecureCookies, SameSite: http.SameSiteStrictMode})
+	payload, ok := d.Signer.Open("dashboard-reveal:"+kind, c.Value)
+	return ok && json.Unmarshal(payload, v) == nil
 }
 
 func (d *dashboard) takeFlash(w http.ResponseWriter, r *http.Request) string {

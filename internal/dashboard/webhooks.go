@@ -32,7 +32,11 @@ type createdWebhook struct {
 }
 
 func (d *dashboard) webhooksPage(w http.ResponseWriter, r *http.Request, s *session, a *appInfo) {
-	d.renderWebhooks(w, r, s, a, http.StatusOK, "", webhooksData{})
+	var data webhooksData
+	if created := new(createdWebhook); d.takeRevealed(w, r, "webhook:"+a.ID, created) {
+		data.Created = created
+	}
+	d.renderWebhooks(w, r, s, a, http.StatusOK, "", data)
 }
 
 func (d *dashboard) renderWebhooks(w http.ResponseWriter, r *http.Request, s *session, a *appInfo, status int, msg string, data webhooksData) {
@@ -71,7 +75,7 @@ func (d *dashboard) createWebhook(w http.ResponseWriter, r *http.Request, s *ses
 		return
 	}
 	d.Logger.Info("dashboard: webhook created", "application_id", a.ID, "webhook_id", hook.ID)
-	d.renderWebhooks(w, r, s, a, http.StatusOK, "", webhooksData{Created: &createdWebhook{ID: hook.ID, URL: hook.URL, Secret: secret}})
+	d.redirectRevealing(w, r, appPath(a.ID, "webhooks"), "webhook:"+a.ID, createdWebhook{ID: hook.ID, URL: hook.URL, Secret: secret})
 }
 
 type webhookData struct {

@@ -77,7 +77,7 @@ func (s *server) tokenInfo(w http.ResponseWriter, r *http.Request) error {
 	case q.Get("id_token") != "":
 		info, err = s.svc.IDTokenInfo(q.Get("id_token"))
 	default:
-		return badRequest("access_token or id_token is required")
+		return &service.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "Missing required parameter: access_token or id_token"}
 	}
 	if err != nil {
 		return err

@@ -220,7 +220,23 @@ func TestHostedAuthFlow(t *testing.T) {
 	}
 	forged := tok["id_token"].(string)
 	forged = forged[:len(forged)-4] + "AAAA"
-	h.want(h.do("GET", "/v3/connect/tokeninfo?id_token="+url.QueryEscape(forged), "", ""), 401, "unauthorized")
+	// tokeninfo's errors are OAuth-shaped: the SDK reads them as such.
+	for _, q := range []string{"id_token=" + url.QueryEscape(forged), "access_token=ora_unknown", ""} {
+		resp, err := http.Get(h.url + "/v3/connect/tokeninfo?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		want := 401
+		if q == "" {
+			want = 400
+		}
+		if resp.StatusCode != want || body["error_code"] != float64(want) || body["error_description"] == "" {
+			t.Fatalf("tokeninfo?%s: %d %v", q, resp.StatusCode, body)
+		}
+	}
 
 	// Refresh: a new access token; the refresh token stays.
 	status, ref := tokenCall(t, h, map[string]string{"grant_type": "refresh_token", "client_id": appID,

@@ -415,10 +415,14 @@ type TokenInfo struct {
 	Expires  int64  `json:"exp"`
 }
 
-// AccessTokenInfo describes a live access token.
+// AccessTokenInfo describes a live access token. Its failures are
+// *OAuthError: the SDKs read this endpoint's errors in OAuth's shape.
 func (s *Service) AccessTokenInfo(ctx context.Context, token string) (*TokenInfo, error) {
 	appID, grantID, err := s.AuthenticateAccessToken(ctx, token)
-	if err != nil {
+	var e *Error
+	if errors.As(err, &e) {
+		return nil, oauthErr(http.StatusUnauthorized, "invalid_token", "the access token is unknown, expired or revoked")
+	} else if err != nil {
 		return nil, err
 	}
 	t, err := s.store.TokenByHash(ctx, tokenHash(token))
@@ -433,9 +437,10 @@ func (s *Service) AccessTokenInfo(ctx context.Context, token string) (*TokenInfo
 		IssuedAt: t.CreatedAt.Unix(), Expires: t.ExpiresAt.Unix()}, nil
 }
 
-// IDTokenInfo checks an id_token made by this Orchard and returns its claims.
+// IDTokenInfo checks an id_token made by this Orchard and returns its
+// claims; failures are *OAuthError, as for AccessTokenInfo.
 func (s *Service) IDTokenInfo(token string) (*TokenInfo, error) {
-	denied := &Error{Code: CodeUnauthorized, Message: "invalid or expired id_token"}
+	denied := oauthErr(http.StatusUnauthorized, "invalid_token", "the id_token is not one of this Orchard's, or it expired")
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || len(s.idTokenKey) == 0 {
 		return nil, denied

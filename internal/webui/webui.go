@@ -9,6 +9,8 @@
 package webui
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -160,4 +162,38 @@ func (c *CSRF) tokenFor(cookieValue string) string {
 	m.Write([]byte("csrf\x00"))
 	m.Write([]byte(cookieValue))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Seal is Sign for payloads that must stay secret from whoever holds the
+// value (a one-time secret carried from a POST to the page that shows it):
+// AES-GCM under a key of its own, bound to purpose, expiring like Sign's.
+func (s *Signer) Seal(purpose string, payload []byte, expires time.Time) string {
+	aead := s.aead()
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	var exp [8]byte
+	binary.BigEndian.PutUint64(exp[:], uint64(expires.Unix()))
+	sealed := aead.Seal(nil, nonce, append(exp[:], payload...), []byte(purpose))
+	return base64.RawURLEncoding.EncodeToString(append(nonce, sealed...))
+}
+
+// Open returns the payload of a value made by Seal for the same purpose,
+// or false when it was altered, made for another purpose or has expired.
+func (s *Signer) Open(purpose, value string) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(value)
+	aead := s.aead()
+	if err != nil || len(raw) < aead.NonceSize() {
+		return nil, false
+	}
+	body, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(purpose))
+	if err != nil || len(body) < 8 || s.now().Unix() >= int64(binary.BigEndian.Uint64(body[:8])) {
+		return nil, false
+	}
+	return body[8:], true
+}
+
+func (s *Signer) aead() cipher.AEAD {
+	block, _ := aes.NewCipher(s.mac("seal", nil)) // a 32-byte key: AES-256 never fails
+	aead, _ := cipher.NewGCM(block)
+	return aead
 }

@@ -118,3 +118,28 @@ func TestStaticAndHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestSeal(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s := NewSigner([]byte("k1"), func() time.Time { return now })
+	v := s.Seal("reveal", []byte("the-secret"), now.Add(time.Minute))
+	if strings.Contains(v, "the-secret") {
+		t.Fatal("the payload is readable in the sealed value")
+	}
+	if got, ok := s.Open("reveal", v); !ok || string(got) != "the-secret" {
+		t.Fatalf("Open = %q, %v", got, ok)
+	}
+	if _, ok := s.Open("other", v); ok {
+		t.Fatal("opened for another purpose")
+	}
+	if _, ok := NewSigner([]byte("k2"), nil).Open("reveal", v); ok {
+		t.Fatal("opened under another key")
+	}
+	if _, ok := s.Open("reveal", v[:len(v)-2]+"AA"); ok {
+		t.Fatal("a tampered value opened")
+	}
+	now = now.Add(time.Minute)
+	if _, ok := s.Open("reveal", v); ok {
+		t.Fatal("an expired value opened")
+	}
+}
