@@ -32,11 +32,7 @@ func (d *dashboard) appsPage(w http.ResponseWriter, r *http.Request, s *session)
 		d.notFound(w, r, s)
 		return
 	}
-	var data appsData
-	if created := new(createdApp); d.takeRevealed(w, r, "app", created) {
-		data.Created = created
-	}
-	d.renderApps(w, r, s, http.StatusOK, "", data)
+	d.renderApps(w, r, s, http.StatusOK, "", appsData{Created: revealed[createdApp](d, w, r, "app")})
 }
 
 func (d *dashboard) renderApps(w http.ResponseWriter, r *http.Request, s *session, status int, msg string, data appsData) {
@@ -123,11 +119,7 @@ type keysData struct {
 type createdKey struct{ Name, Key string }
 
 func (d *dashboard) keysPage(w http.ResponseWriter, r *http.Request, s *session, a *appInfo) {
-	var data keysData
-	if created := new(createdKey); d.takeRevealed(w, r, "key:"+a.ID, created) {
-		data.Created = created
-	}
-	d.renderKeys(w, r, s, a, http.StatusOK, "", data)
+	d.renderKeys(w, r, s, a, http.StatusOK, "", keysData{Created: revealed[createdKey](d, w, r, "key:"+a.ID)})
 }
 
 func (d *dashboard) renderKeys(w http.ResponseWriter, r *http.Request, s *session, a *appInfo, status int, msg string, data keysData) {

@@ -377,17 +377,21 @@ func (d *dashboard) redirectRevealing(w http.ResponseWriter, r *http.Request, to
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// takeRevealed fills v from the reveal cookie of that kind, once: the
-// cookie is cleared whatever it held.
-func (d *dashboard) takeRevealed(w http.ResponseWriter, r *http.Request, kind string, v any) bool {
+// revealed returns what redirectRevealing carried for that kind, once:
+// the cookie is cleared whatever it held; nil when there is nothing.
+func revealed[T any](d *dashboard, w http.ResponseWriter, r *http.Request, kind string) *T {
 	c, err := r.Cookie(revealCookie)
 	if err != nil {
-		return false
+		return nil
 	}
 	http.SetCookie(w, &http.Cookie{Name: revealCookie, Path: Base, MaxAge: -1, HttpOnly: true,
 		Secure: d.SecureCookies, SameSite: http.SameSiteStrictMode})
 	payload, ok := d.Signer.Open("dashboard-reveal:"+kind, c.Value)
-	return ok && json.Unmarshal(payload, v) == nil
+	v := new(T)
+	if !ok || json.Unmarshal(payload, v) != nil {
+		return nil
+	}
+	return v
 }
 
 func (d *dashboard) takeFlash(w http.ResponseWriter, r *http.Request) string {

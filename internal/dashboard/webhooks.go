@@ -32,11 +32,7 @@ type createdWebhook struct {
 }
 
 func (d *dashboard) webhooksPage(w http.ResponseWriter, r *http.Request, s *session, a *appInfo) {
-	var data webhooksData
-	if created := new(createdWebhook); d.takeRevealed(w, r, "webhook:"+a.ID, created) {
-		data.Created = created
-	}
-	d.renderWebhooks(w, r, s, a, http.StatusOK, "", data)
+	d.renderWebhooks(w, r, s, a, http.StatusOK, "", webhooksData{Created: revealed[createdWebhook](d, w, r, "webhook:"+a.ID)})
 }
 
 func (d *dashboard) renderWebhooks(w http.ResponseWriter, r *http.Request, s *session, a *appInfo, status int, msg string, data webhooksData) {
