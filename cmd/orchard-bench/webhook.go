@@ -305,7 +305,7 @@ func setupWebhook(ctx context.Context, cl *cleanups, f webhookFlags) (*hookBench
 	calDAV := caldavx.New(caldavx.Options{TLSConfig: b.tls, Timeout: cfg.ProviderTimeout})
 	cl.add(func(context.Context) { calDAV.CloseIdleConnections() })
 	var svc *service.Service
-	hooks := &hookLate{}
+	hooks := &webhook.Late{}
 	hookClient := &http.Client{Transport: &http.Transport{TLSClientConfig: b.tls.Clone(), Proxy: http.ProxyFromEnvironment}}
 	b.newSup = func(poll time.Duration) *syncer.Supervisor {
 		return syncer.New(syncer.Options{
@@ -340,7 +340,7 @@ func setupWebhook(ctx context.Context, cl *cleanups, f webhookFlags) (*hookBench
 	if err != nil {
 		return nil, err
 	}
-	hooks.d = dispatcher
+	hooks.D = dispatcher
 	b.dispPoll = 250 * time.Millisecond // webhook.Options.PollInterval's default, which serve.go keeps
 	b.srv = httptest.NewServer(httpapi.New(httpapi.Options{Service: svc, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, MaxSendBodyBytes: cfg.MaxSendBytes}))
 	cl.add(func(context.Context) { b.srv.Close() })
@@ -707,20 +707,6 @@ func (s *switchSyncer) GrantChanged(id string) { s.get().GrantChanged(id) }
 func (s *switchSyncer) Status(id string) (syncer.Status, bool) { return s.get().Status(id) }
 
 func (s *switchSyncer) BeginCalendarWrite(id string) func() { return s.get().BeginCalendarWrite(id) }
-
-// hookLate lets the service reach the dispatcher, which is built from the
-// service (serve.go's lateDispatcher).
-type hookLate struct{ d *webhook.Dispatcher }
-
-func (l *hookLate) Notify() {
-	if d := l.d; d != nil {
-		d.Notify()
-	}
-}
-
-func (l *hookLate) Publish(ctx context.Context, n webhook.Notification) error {
-	return l.d.Publish(ctx, n)
-}
 
 // hookTimes records when each message's batch was stored and when each
 // notification was enqueued and claimed, from a wrapper around the store

@@ -66,7 +66,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	calDAV := caldavx.New(caldavx.Options{TLSConfig: tlsConfig, Timeout: cfg.ProviderTimeout})
 	defer calDAV.CloseIdleConnections()
 	var svc *service.Service
-	hooks := &lateDispatcher{}
+	hooks := &webhook.Late{}
 	hookClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig.Clone(), Proxy: http.ProxyFromEnvironment}}
 	sup := syncer.New(syncer.Options{
 		Store: st, Dialer: imapDialer, Logger: log.With("component", "syncer"),
@@ -99,7 +99,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	hooks.d = dispatcher
+	hooks.D = dispatcher
 
 	if err := bootstrap(ctx, svc, stdout); err != nil {
 		return err
@@ -165,21 +165,6 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	<-hooked
 	log.Info("stopped")
 	return nil
-}
-
-// lateDispatcher lets the service reach the webhook dispatcher, which is
-// built from the service (its renderer and secrets).
-type lateDispatcher struct{ d *webhook.Dispatcher }
-
-// Notify is safe before the dispatcher exists (the sync starts later, but
-// say so rather than rely on it).
-func (l *lateDispatcher) Notify() {
-	if d := l.d; d != nil {
-		d.Notify()
-	}
-}
-func (l *lateDispatcher) Publish(ctx context.Context, n webhook.Notification) error {
-	return l.d.Publish(ctx, n)
 }
 
 // bootstrap creates the "default" application on an empty database and

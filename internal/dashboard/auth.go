@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,7 +108,7 @@ func (d *dashboard) renderLogin(w http.ResponseWriter, r *http.Request, status i
 }
 
 func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r)
+	ip := service.ClientInfoOf(r).IP
 	if ok, retry := d.SignInLimiter.Allow("dashboard:" + ip); !ok {
 		secs := int(math.Ceil(retry.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -197,14 +196,6 @@ func equalSecret(a, b string) bool {
 // clientIP is the peer address. Forwarded headers are not trusted: anyone
 // can send them, which would let one client spread its guesses over any
 // number of made-up addresses.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func humanDuration(d time.Duration) string {
 	if d < time.Minute {
 		secs := int(math.Ceil(d.Seconds()))

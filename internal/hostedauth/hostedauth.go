@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -223,7 +222,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	for _, limit := range []struct {
 		l   *webui.Limiter
 		key string
-	}{{h.o.PerClient, clientIP(r)}, {h.o.PerAddress, address}} {
+	}{{h.o.PerClient, service.ClientInfoOf(r).IP}, {h.o.PerAddress, address}} {
 		if ok, retry := limit.l.Allow(limit.key); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
 			refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Wait %s and try again.", roundUp(retry)))
@@ -237,7 +236,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	grant, err := h.o.Backend.ConnectCustom(r.Context(), req.ClientID,
 		service.CustomAuthInput{Provider: req.Provider, Settings: settings, State: req.State},
-		service.ClientInfo{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256)})
+		service.ClientInfoOf(r))
 	if err != nil {
 		status, msg, ok := refusal(req.Provider, err)
 		if !ok {
@@ -376,14 +375,6 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if err := pages.ExecuteTemplate(w, name, p); err != nil {
 		h.o.Logger.ErrorContext(r.Context(), "hosted auth: rendering "+name, "error", err)
 	}
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func truncate(s string, n int) string {

@@ -14,7 +14,7 @@ func (s *server) connectCustom(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	g, err := s.svc.ConnectCustom(r.Context(), appID(r), in, clientInfo(r))
+	g, err := s.svc.ConnectCustom(r.Context(), appID(r), in, service.ClientInfoOf(r))
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -94,7 +93,7 @@ func (s *server) withAccessLog(next http.Handler) http.Handler {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("application_id", *app), slog.String("remote", clientIP(r)))
+			slog.String("application_id", *app), slog.String("remote", service.ClientInfoOf(r).IP))
 	})
 }
 
@@ -207,20 +206,4 @@ func bearer(r *http.Request) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func clientInfo(r *http.Request) service.ClientInfo {
-	ua := r.Header.Get("User-Agent")
-	if len(ua) > 256 {
-		ua = ua[:256]
-	}
-	return service.ClientInfo{IP: clientIP(r), UserAgent: ua}
 }

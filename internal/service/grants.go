@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"strings"
 
 	"github.com/orchard-mail/orchard/api"
@@ -21,6 +23,20 @@ const (
 type ClientInfo struct {
 	IP        string
 	UserAgent string
+}
+
+// ClientInfoOf reads a request's client: the address it connected from
+// (forwarding headers are not trusted) and its user agent, cut to 256 bytes.
+func ClientInfoOf(r *http.Request) ClientInfo {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return ClientInfo{IP: ip, UserAgent: ua}
 }
 
 // Grant resolves a grant reference of a /v3/grants/{ref} path: a grant id,

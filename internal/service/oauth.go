@@ -286,7 +286,7 @@ func (s *Service) refresh(ctx context.Context, in TokenRequest) (*TokenResponse,
 	}
 	t, err := s.store.TokenByHash(ctx, tokenHash(in.RefreshToken))
 	switch {
-	case errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind != "refresh"):
+	case errors.Is(err, store.ErrNotFound) || (err == nil && t.Kind != store.TokenRefresh):
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token is unknown or revoked")
 	case err != nil:
 		return nil, err
@@ -314,7 +314,7 @@ func (s *Service) issueTokens(ctx context.Context, g *store.Grant, family string
 	now := s.now()
 	access := accessTokenPrefix + randomToken()
 	if err := s.store.CreateToken(ctx, &store.Token{
-		Hash: tokenHash(access), Kind: "access", FamilyID: family, ApplicationID: g.ApplicationID,
+		Hash: tokenHash(access), Kind: store.TokenAccess, FamilyID: family, ApplicationID: g.ApplicationID,
 		GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(accessTokenTTL),
 	}); err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ func (s *Service) issueTokens(ctx context.Context, g *store.Grant, family string
 	if withRefresh {
 		resp.RefreshToken = refreshTokenPrefix + randomToken()
 		if err := s.store.CreateToken(ctx, &store.Token{
-			Hash: tokenHash(resp.RefreshToken), Kind: "refresh", FamilyID: family,
+			Hash: tokenHash(resp.RefreshToken), Kind: store.TokenRefresh, FamilyID: family,
 			ApplicationID: g.ApplicationID, GrantID: g.ID, CreatedAt: now,
 		}); err != nil {
 			return nil, err
@@ -386,20 +386,30 @@ func (s *Service) RevokeToken(ctx context.Context, token string) error {
 // AuthenticateAccessToken returns the application and grant an access
 // token stands for. Every failure is the same CodeUnauthorized error.
 func (s *Service) AuthenticateAccessToken(ctx context.Context, token string) (appID, grantID string, err error) {
+	t, err := s.liveAccessToken(ctx, token)
+	if err != nil {
+		return "", "", err
+	}
+	return t.ApplicationID, t.GrantID, nil
+}
+
+// liveAccessToken finds an unexpired access token; every failure is the
+// same CodeUnauthorized error, so a caller learns nothing about tokens.
+func (s *Service) liveAccessToken(ctx context.Context, token string) (*store.Token, error) {
 	denied := &Error{Code: CodeUnauthorized, Message: "invalid or expired access token"}
 	if !IsAccessToken(token) || len(token) > 256 {
-		return "", "", denied
+		return nil, denied
 	}
 	t, err := s.store.TokenByHash(ctx, tokenHash(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return "", "", denied
+		return nil, denied
 	case err != nil:
-		return "", "", err
-	case t.Kind != "access" || !s.now().Before(t.ExpiresAt):
-		return "", "", denied
+		return nil, err
+	case t.Kind != store.TokenAccess || !s.now().Before(t.ExpiresAt):
+		return nil, denied
 	}
-	return t.ApplicationID, t.GrantID, nil
+	return t, nil
 }
 
 // IsAccessToken tells an access token from an API key by its shape.
@@ -418,22 +428,18 @@ type TokenInfo struct {
 // AccessTokenInfo describes a live access token. Its failures are
 // *OAuthError: the SDKs read this endpoint's errors in OAuth's shape.
 func (s *Service) AccessTokenInfo(ctx context.Context, token string) (*TokenInfo, error) {
-	appID, grantID, err := s.AuthenticateAccessToken(ctx, token)
+	t, err := s.liveAccessToken(ctx, token)
 	var e *Error
 	if errors.As(err, &e) {
 		return nil, oauthErr(http.StatusUnauthorized, "invalid_token", "the access token is unknown, expired or revoked")
 	} else if err != nil {
 		return nil, err
 	}
-	t, err := s.store.TokenByHash(ctx, tokenHash(token))
-	if err != nil {
-		return nil, storeErr(err, "token")
-	}
-	g, err := s.store.GetGrant(ctx, appID, grantID)
+	g, err := s.store.GetGrant(ctx, t.ApplicationID, t.GrantID)
 	if err != nil {
 		return nil, storeErr(err, "grant")
 	}
-	return &TokenInfo{Issuer: s.issuer, Audience: appID, Subject: g.ID, Email: g.Email,
+	return &TokenInfo{Issuer: s.issuer, Audience: t.ApplicationID, Subject: g.ID, Email: g.Email,
 		IssuedAt: t.CreatedAt.Unix(), Expires: t.ExpiresAt.Unix()}, nil
 }
 

@@ -436,3 +436,24 @@ func (d *Dispatcher) deliverLoop(ctx context.Context) {
 		}
 	}
 }
+
+// Late is the dispatcher as seen by what must be built before it: the
+// service publishes and wakes it, but is also the dispatcher's renderer.
+// D is set once the dispatcher exists; until then Notify does nothing and
+// Publish fails.
+type Late struct{ D *Dispatcher }
+
+// Notify wakes the dispatcher, if there is one yet.
+func (l *Late) Notify() {
+	if d := l.D; d != nil {
+		d.Notify()
+	}
+}
+
+// Publish queues n on the dispatcher.
+func (l *Late) Publish(ctx context.Context, n Notification) error {
+	if l.D == nil {
+		return errors.New("webhook: publish before the dispatcher was built")
+	}
+	return l.D.Publish(ctx, n)
+}
